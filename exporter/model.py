@@ -136,6 +136,8 @@ class SweepResult:
     """``netbench_datapath_info`` labels per datapath."""
     settings: dict[str, object] = field(default_factory=dict)
     """The effective durations/rounds/steps, so a report says how it was measured."""
+    error: str | None = None
+    """Why the sweep as a whole failed or stopped (target set-up, cancellation)."""
 
     def measurements(self) -> Iterable[Measurement]:
         for outcome in self.outcomes:
