@@ -1,0 +1,90 @@
+"""HTTP load runs shared by http_rps, latency and service_scale, with connection accounting.
+
+The seed script never checked fortio's SocketCount, so a "short connection" run could silently
+reuse sockets. Here every HTTP run is checked against the server's own accepted-connections
+counter (nginx stub_status): a short run must have opened at least one connection per request,
+and a keepalive run must not have opened more than a few per client connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.errors import MeasurementInvalid
+from exporter.scenarios.base import TOOL_GRACE_SECONDS, RoundContext, run_tool
+from exporter.targets.base import Role, Target
+from exporter.tools import hey
+
+# Reading stub_status is itself one accepted connection, and hey may open a few spare sockets
+# while it starts workers; anything beyond this per client connection means sockets were not
+# reused in a keepalive run.
+_KEEPALIVE_CONNECTIONS_PER_WORKER = 2
+_STATUS_READ_CONNECTIONS = 1
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    result: hey.HeyResult
+    accepted_connections: int
+    """New TCP connections the server accepted during the run."""
+
+
+def http_url(host: str, port: int, path: str = "/") -> str:
+    return f"http://{host}:{port}{path}"
+
+
+def run_http(
+    target: Target,
+    ctx: RoundContext,
+    *,
+    url: str,
+    concurrency: int,
+    keepalive: bool,
+    seconds: float,
+    qps_per_worker: float | None = None,
+    role: Role = Role.CLIENT_POD,
+) -> HttpRun:
+    """One hey run, validated: no errors, no non-2xx (the parser), and honest connections."""
+    spec = hey.HeySpec(
+        url=url,
+        concurrency=concurrency,
+        duration_seconds=seconds,
+        qps_per_worker=qps_per_worker,
+        keepalive=keepalive,
+    )
+    before = target.http_accepted_connections()
+    result = run_tool(
+        target,
+        role,
+        hey.build_command(spec),
+        tool="hey",
+        timeout=seconds + spec.timeout_seconds + TOOL_GRACE_SECONDS,
+        parse=hey.parse,
+        ctx=ctx,
+    )
+    accepted = target.http_accepted_connections() - before - _STATUS_READ_CONNECTIONS
+    check_connections(
+        keepalive=keepalive,
+        requests=result.total_requests,
+        concurrency=concurrency,
+        accepted=accepted,
+    )
+    return HttpRun(result=result, accepted_connections=accepted)
+
+
+def check_connections(*, keepalive: bool, requests: int, concurrency: int, accepted: int) -> None:
+    """Raise MeasurementInvalid when the connection count contradicts the connection mode."""
+    if requests <= 0:
+        raise MeasurementInvalid("the HTTP run completed no request")
+    if keepalive:
+        limit = concurrency * _KEEPALIVE_CONNECTIONS_PER_WORKER
+        if accepted > limit:
+            raise MeasurementInvalid(
+                f"keepalive run opened {accepted} connections for {requests} requests "
+                f"at concurrency {concurrency} (limit {limit}): sockets were not reused"
+            )
+    elif accepted < requests:
+        raise MeasurementInvalid(
+            f"short-connection run completed {requests} requests over only {accepted} new "
+            "connections: connections were reused, so this is not a short-connection result"
+        )
