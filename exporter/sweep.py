@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -136,11 +136,15 @@ class SweepRunner:
         resolve_plan: PlanResolver,
         *,
         clock: Callable[[], float] = time.time,
+        round_scenarios: Mapping[str, Callable[[], RoundScenario]] | None = None,
     ) -> None:
         self.settings = settings
         self.target_factory = target_factory
         self.resolve_plan = resolve_plan
         self.clock = clock
+        self.round_scenarios: Mapping[str, Callable[[], RoundScenario]] = (
+            ROUND_SCENARIOS if round_scenarios is None else round_scenarios
+        )
 
     def run(
         self,
@@ -197,8 +201,8 @@ class SweepRunner:
             if name == "service_scale":
                 scale = ServiceScale(plan.scale_steps, plan.endpoints_per_service, 1.0)
                 total += scale.units(plan.datapaths, plan.rounds)
-            elif name in ROUND_SCENARIOS:
-                runs = ROUND_SCENARIOS[name]().runs_per_round()
+            elif name in self.round_scenarios:
+                runs = self.round_scenarios[name]().runs_per_round()
                 total += runs * plan.rounds * len(plan.datapaths)
         return max(total, 1)
 
@@ -223,7 +227,7 @@ class SweepRunner:
     ) -> list[ScenarioOutcome]:
         if name == "service_scale":
             return self._run_service_scale(target, plan, cancel, progress)
-        factory = ROUND_SCENARIOS.get(name)
+        factory = self.round_scenarios.get(name)
         if factory is None:
             # Policy, observability, bpf_memory and resources need datapath features the lab
             # does not have yet; say so per datapath instead of publishing anything.
@@ -292,8 +296,10 @@ class SweepRunner:
         out = []
         for datapath in plan.datapaths:
             if datapath in outcome.errors:
-                err = outcome.errors[datapath]
-                out.append(self._failed("service_scale", datapath, f"{type(err).__name__}: {err}"))
+                error = outcome.errors[datapath]
+                out.append(
+                    self._failed("service_scale", datapath, f"{type(error).__name__}: {error}")
+                )
             else:
                 out.append(self._succeeded("service_scale", datapath, outcome.samples[datapath]))
         return out
