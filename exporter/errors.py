@@ -66,3 +66,11 @@ class DatapathNotProgrammed(TargetError):
 
 class SweepCancelled(NetbenchError):
     """The sweep was cancelled (signal or API) before it finished."""
+
+
+class PolicyNotRealized(TargetError):
+    """A NetworkPolicy was applied but the datapath does not (yet) enforce it."""
+
+
+class ObservabilityNotToggled(TargetError):
+    """The flow observer did not verifiably switch on or off."""

@@ -7,7 +7,7 @@ output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -109,3 +109,61 @@ class Target(Protocol):
     def __enter__(self) -> Target: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+# --- optional capabilities -------------------------------------------------------------------
+# Scenarios beyond the core matrix need datapath features a target may or may not have. A
+# scenario checks with isinstance() and reports "not available on this target" otherwise.
+
+
+@dataclass(frozen=True)
+class ComponentUsage:
+    """CPU (cores) and memory (bytes) of one datapath component over a steady window."""
+
+    cpu_cores_avg: float
+    cpu_cores_max: float
+    memory_bytes_avg: float
+    memory_bytes_max: float
+    samples: int
+
+
+@runtime_checkable
+class PolicyTarget(Protocol):
+    def apply_policy(self, policy: str) -> None:
+        """Enforce ``none``, ``l3l4`` or ``l7`` on the server pod and PROVE it realized (a
+        denied source is dropped; for l7 a POST gets 403 from the proxy), else raise
+        PolicyNotRealized."""
+        ...
+
+    def policy_proxy_requests(self) -> int:
+        """Requests the L7 proxy has handled so far (proves it stayed in the path)."""
+        ...
+
+
+@runtime_checkable
+class ObservabilityTarget(Protocol):
+    observability_feature: str
+    """Label value of the feature toggled (``hubble`` on Cilium, ``conntrack_events`` in the
+    lab)."""
+
+    def set_observability(self, enabled: bool) -> None:
+        """Switch the flow observer on or off and verify it (events flow while on; no
+        observer and no events while off)."""
+        ...
+
+
+@runtime_checkable
+class BpfMapTarget(Protocol):
+    def bpf_map_dumps(self) -> Mapping[str, tuple[str, tuple[str, ...]]]:
+        """Per node: raw ``bpftool map show -j`` output and the map-name prefixes (or ids) that
+        belong to the datapath. Empty when the active datapath uses no BPF maps."""
+        ...
+
+
+@runtime_checkable
+class ResourceTarget(Protocol):
+    def sample_components(
+        self, seconds: float, load: Callable[[], object]
+    ) -> Mapping[str, ComponentUsage]:
+        """Run ``load`` and sample the datapath components' CPU and memory meanwhile."""
+        ...
