@@ -74,3 +74,8 @@ class PolicyNotRealized(TargetError):
 
 class ObservabilityNotToggled(TargetError):
     """The flow observer did not verifiably switch on or off."""
+
+
+class NotApplicable(NetbenchError):
+    """A scenario does not apply to this target or datapath (e.g. BPF map memory on iptables):
+    nothing is measured and nothing is published, which is not a failure."""

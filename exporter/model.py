@@ -138,6 +138,9 @@ class SweepResult:
     """The effective durations/rounds/steps, so a report says how it was measured."""
     error: str | None = None
     """Why the sweep as a whole failed or stopped (target set-up, cancellation)."""
+    skipped: list[str] = field(default_factory=list)
+    """Scenario/datapath pairs that do not apply (e.g. BPF map memory on iptables), with why.
+    Nothing is published for them, and they are not failures."""
 
     def measurements(self) -> Iterable[Measurement]:
         for outcome in self.outcomes:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from exporter.errors import NetbenchError, SweepCancelled
+from exporter.errors import NetbenchError, NotApplicable, SweepCancelled
 from exporter.model import (
     Measurement,
     Sample,
@@ -175,7 +175,10 @@ class SweepRunner:
                     result.info[datapath] = dict(target.info())
                 for scenario in plan.scenarios:
                     cancel_check(cancel)
-                    for outcome in self._run_scenario(scenario, target, plan, cancel, progress):
+                    skipped: dict[str, str] = {}
+                    outcomes = self._run_scenario(scenario, target, plan, cancel, progress, skipped)
+                    result.skipped += [f"{scenario} on {d}: {why}" for d, why in skipped.items()]
+                    for outcome in outcomes:
                         result.outcomes.append(outcome)
                         progress.emit(EventKind.OUTCOME, _outcome_line(outcome), outcome=outcome)
             result.status = (
@@ -224,21 +227,14 @@ class SweepRunner:
         plan: SweepPlan,
         cancel: threading.Event,
         progress: _Progress,
+        skipped: dict[str, str],
     ) -> list[ScenarioOutcome]:
         if name == "service_scale":
             return self._run_service_scale(target, plan, cancel, progress)
         factory = self.round_scenarios.get(name)
         if factory is None:
-            # Policy, observability, bpf_memory and resources need datapath features the lab
-            # does not have yet; say so per datapath instead of publishing anything.
-            return [
-                self._failed(
-                    name,
-                    d,
-                    f"scenario {name!r} is not available on the {self.settings.target} target yet",
-                )
-                for d in plan.datapaths
-            ]
+            skipped.update({d: f"no scenario {name!r} in this runner" for d in plan.datapaths})
+            return []
         scenario: RoundScenario = factory()
         samples: dict[str, list[Sample]] = {d: [] for d in plan.datapaths}
         errors: dict[str, str] = {}
@@ -247,7 +243,7 @@ class SweepRunner:
                 _pause(cancel, plan.durations.round_sleep_seconds)
             ctx = self._context(plan, round_index, cancel, progress)
             for datapath in plan.datapaths:
-                if datapath in errors:
+                if datapath in errors or datapath in skipped:
                     progress.advance(scenario.runs_per_round())
                     continue
                 ctx.log(f"{name} on {datapath}, round {round_index + 1}/{plan.rounds}")
@@ -256,6 +252,9 @@ class SweepRunner:
                     samples[datapath] += scenario.run_round(target, ctx)
                 except SweepCancelled:
                     raise
+                except NotApplicable as why:
+                    skipped[datapath] = str(why)
+                    ctx.log(f"{name} does not apply on {datapath}: {why}")
                 except NetbenchError as err:
                     errors[datapath] = f"{type(err).__name__}: {err}"
                     ctx.log(f"{name} failed on {datapath}: {err}")
@@ -263,6 +262,7 @@ class SweepRunner:
         return [
             self._failed(name, d, errors[d]) if d in errors else self._succeeded(name, d, s)
             for d, s in samples.items()
+            if d not in skipped
         ]
 
     def _run_service_scale(

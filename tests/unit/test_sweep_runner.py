@@ -172,7 +172,7 @@ def test_target_that_cannot_be_built_fails_the_sweep_with_its_reason() -> None:
     assert result.outcomes == []
 
 
-def test_unknown_scenario_on_this_target_fails_with_a_reason() -> None:
+def test_scenario_the_runner_lacks_is_skipped_with_a_reason() -> None:
     target = RecordingTarget()
     r = SweepRunner(
         Settings(),
@@ -181,8 +181,12 @@ def test_unknown_scenario_on_this_target_fails_with_a_reason() -> None:
         round_scenarios={},
     )
     _, result = run(r)
-    assert [o.success for o in result.outcomes] == [False, False]
-    assert "not available" in (result.outcomes[0].error or "")
+    assert result.outcomes == []
+    assert result.status is SweepStatus.SUCCEEDED
+    assert result.skipped == [
+        "policy on iptables: no scenario 'policy' in this runner",
+        "policy on nftables: no scenario 'policy' in this runner",
+    ]
 
 
 def test_aggregate_groups_rounds_by_series() -> None:
