@@ -226,9 +226,18 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+def _closest(word: str, valid: Sequence[str]) -> str | None:
+    """The valid word ``word`` most likely misspells or abbreviates (``http``: ``http_seconds``)."""
+    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    prefixed = [v for v in valid if v.startswith(word) or word.startswith(v)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
 def _suggest(key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = _closest(key, valid)
+    hint = f"did you mean {close!r}? " if close else ""
     return f"unknown key; {hint}(valid: {', '.join(sorted(valid))})"
 
 
@@ -307,8 +316,8 @@ class _Builder:
     def choice(self, value: object, path: str, choices: Sequence[str]) -> str:
         text = self.string(value, path)
         if text not in choices:
-            close = difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = _closest(text, choices)
+            hint = f"; did you mean {close!r}?" if close else ""
             raise ConfigError(
                 self.key(path), f"must be one of {', '.join(choices)}, got {text!r}{hint}"
             )
@@ -517,8 +526,8 @@ def effective_plan(settings: Settings, request: SweepRequest) -> Plan:
     profile = settings.profiles.get(request.profile)
     if profile is None:
         known = sorted(settings.profiles)
-        close = difflib.get_close_matches(request.profile, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = _closest(request.profile, known)
+        hint = f"did you mean {close!r}? " if close else ""
         raise ConfigError(
             "profile", f"unknown profile {request.profile!r}; {hint}(known: {', '.join(known)})"
         )
