@@ -35,7 +35,14 @@ from exporter.targets.lab.janitor import (
     remove_lab,
     write_owner,
 )
-from exporter.targets.lab.procs import PROC, CommandRunner, SubprocessRunner, is_alive, start_time
+from exporter.targets.lab.procs import (
+    PROC,
+    CommandRunner,
+    Kill,
+    SubprocessRunner,
+    is_alive,
+    start_time,
+)
 from exporter.targets.lab.procs import stop as stop_process
 
 NsRole = plan.NsRole
@@ -138,6 +145,7 @@ class LabTarget:
         sleep: Callable[[float], None] = time.sleep,
         persistent: bool = False,
         proc: Path = PROC,
+        kill: Kill = os.kill,
     ) -> None:
         for dp in settings.datapaths:
             if dp not in DATAPATHS:
@@ -157,6 +165,7 @@ class LabTarget:
         self.sleep = sleep
         self.persistent = persistent
         self.proc = proc
+        self.kill = kill
         try:
             prefix = plan.check_prefix(settings.prefix or plan.new_prefix())
         except ValueError as err:
@@ -215,7 +224,9 @@ class LabTarget:
             self._closed = True
             return
         self._closed = True
-        errors = remove_lab(self.state, runner=self.runner, proc=self.proc, sleep=self.sleep)
+        errors = remove_lab(
+            self.state, runner=self.runner, proc=self.proc, kill=self.kill, sleep=self.sleep
+        )
         if errors:
             raise LabError(f"lab {self.prefix} not fully removed: {'; '.join(errors)}")
 
@@ -469,7 +480,9 @@ class LabTarget:
     def stop_servers(self) -> None:
         """Stop the servers gracefully (SIGTERM, then SIGKILL) by recorded PID."""
         for server in self._record.servers if self._record else []:
-            stop_process(server.pid, server.start_time, proc=self.proc, sleep=self.sleep)
+            stop_process(
+                server.pid, server.start_time, proc=self.proc, kill=self.kill, sleep=self.sleep
+            )
 
     # -- datapath -------------------------------------------------------------------------------
 
