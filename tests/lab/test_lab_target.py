@@ -209,7 +209,18 @@ def test_lab_up_survives_its_command_and_lab_down_removes_it(state_dir: Path) ->
     assert rec is not None and rec.persistent
     assert all(is_alive(s.pid, s.start_time) for s in rec.servers)
     res = subprocess.run(
-        ["ip", "netns", "exec", f"{prefix}-pod-cli", "hey", "-n", "5", "-c", "1", "http://198.19.0.1/"],
+        [
+            "ip",
+            "netns",
+            "exec",
+            f"{prefix}-pod-cli",
+            "hey",
+            "-n",
+            "5",
+            "-c",
+            "1",
+            "http://198.19.0.1/",
+        ],
         capture_output=True,
         text=True,
         timeout=30,
