@@ -246,6 +246,7 @@ class SweepRunner:
                 if datapath in errors or datapath in skipped:
                     progress.advance(scenario.runs_per_round())
                     continue
+                ctx.check_cancelled()
                 ctx.log(f"{name} on {datapath}, round {round_index + 1}/{plan.rounds}")
                 try:
                     target.use_datapath(datapath)

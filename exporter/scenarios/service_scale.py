@@ -74,6 +74,7 @@ class ServiceScale:
                 for datapath in datapaths:
                     if datapath in errors:
                         continue
+                    ctx.check_cancelled()
                     try:
                         target.use_datapath(datapath)
                         ctx.log(

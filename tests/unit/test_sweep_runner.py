@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from exporter.errors import LabError, MeasurementInvalid
+from exporter.errors import LabError, MeasurementInvalid, ToolExecutionError
 from exporter.model import Sample, SweepStatus, labels_of
 from exporter.scenarios.base import RoundContext, RoundScenario
 from exporter.settings import Durations, Settings
@@ -53,7 +53,7 @@ class RecordingTarget:
         return Endpoints("198.18.64.2", "198.18.0.1", "198.19.0.1")
 
     def run(self, role: Role, argv: Sequence[str], timeout: float) -> CommandResult:
-        raise AssertionError("these tests run no tool")
+        raise ToolExecutionError("none", "these tests run no tool")
 
     def http_accepted_connections(self) -> int:
         return 0
