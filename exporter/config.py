@@ -24,6 +24,7 @@ import difflib
 import itertools
 import math
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from exporter.errors import ConfigError
+from exporter.exporter_settings import ExporterSettings, ScheduleSpec, SweepBounds
 from exporter.settings import (
     LAB_DATAPATHS,
     ROUTING_MODES,
@@ -152,6 +154,14 @@ def env_vars() -> tuple[EnvVar, ...]:
         EnvVar("NETBENCH_STATE_DIR", "lab.state_dir", _env_str, "lab state directory"),
         EnvVar("NETBENCH_LAB_PREFIX", "lab.prefix", _env_str, "lab name prefix"),
         EnvVar("NETBENCH_IPTABLES_COMMAND", "lab.iptables_command", _env_str, "iptables binary"),
+        EnvVar("NETBENCH_API_TOKEN", "exporter.api_token", _env_str, "trigger API bearer token"),
+        EnvVar(
+            "NETBENCH_API_TOKEN_FILE",
+            "exporter.api_token_file",
+            _env_str,
+            "file holding the trigger API token (a mounted Secret)",
+        ),
+        EnvVar("NETBENCH_DB", "exporter.db_path", _env_str, "SQLite history file"),
     )
 
 
@@ -361,6 +371,7 @@ class _Builder:
             allow_zero=False,
         )
         durations = self.durations(raw.get("durations"), "durations", base.durations)
+        profiles = self.profiles(raw.get("profiles"), rounds, durations)
         return Settings(
             cluster=self.label(raw.get("cluster", base.cluster), "cluster"),
             target=target,
@@ -369,7 +380,8 @@ class _Builder:
             durations=durations,
             scale=self.scale(raw.get("scale"), base.scale),
             lab=self.lab(raw.get("lab"), base.lab, target),
-            profiles=self.profiles(raw.get("profiles"), rounds, durations),
+            profiles=profiles,
+            exporter=self.exporter(raw.get("exporter"), base.exporter, profiles),
         )
 
     def durations(self, value: object, path: str, base: Durations) -> Durations:
@@ -463,6 +475,178 @@ class _Builder:
                 rounds=self.integer(body.get("rounds", base.rounds), f"{path}.rounds", 1),
             )
         return out
+
+    # -- the exporter (netbench serve) -----------------------------------------------------
+
+    def exporter(
+        self, value: object, base: ExporterSettings, profiles: Mapping[str, Profile]
+    ) -> ExporterSettings:
+        raw = self.mapping(value, "exporter")
+        self.check_keys(raw, _field_names(ExporterSettings), "exporter.")
+        p = "exporter."
+        port = self.integer(raw.get("port", base.port), p + "port", 1)
+        if port > 65535:
+            raise ConfigError(self.key(p + "port"), f"must be at most 65535, got {port}")
+        timezone = self.string(raw.get("timezone", base.timezone), p + "timezone")
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(self.key(p + "timezone"), f"unknown time zone {timezone!r}") from None
+        token = raw.get("api_token", base.api_token)
+        # Never echo the token in an error: it is a secret.
+        if token is not None and (
+            not isinstance(token, str) or not token.strip() or token != token.strip()
+        ):
+            raise ConfigError(
+                self.key(p + "api_token"), "must be a non-empty string without spaces"
+            )
+        token_file = raw.get("api_token_file", base.api_token_file)
+        if token_file is not None:
+            token_file = Path(self.string(str(token_file), p + "api_token_file"))
+        db_path = self.string(str(raw.get("db_path", base.db_path)), p + "db_path")
+        if not db_path.strip():
+            raise ConfigError(self.key(p + "db_path"), "must not be empty")
+        return ExporterSettings(
+            host=self.label(raw.get("host", base.host), p + "host"),
+            port=port,
+            db_path=Path(db_path),
+            api_token=token,
+            api_token_env=self.label(
+                raw.get("api_token_env", base.api_token_env), p + "api_token_env"
+            ),
+            api_token_file=token_file,
+            allow_unauthenticated_trigger=self.boolean(
+                raw.get("allow_unauthenticated_trigger", base.allow_unauthenticated_trigger),
+                p + "allow_unauthenticated_trigger",
+            ),
+            on_demand_cooldown_seconds=self.seconds(
+                raw.get("on_demand_cooldown_seconds", base.on_demand_cooldown_seconds),
+                p + "on_demand_cooldown_seconds",
+                allow_zero=True,
+            ),
+            bounds=self.bounds(raw.get("bounds"), base.bounds),
+            schedules=self.schedules(
+                raw.get("schedules", None), base.schedules, profiles, timezone
+            ),
+            timezone=timezone,
+            retention_days=self.number(
+                raw.get("retention_days", base.retention_days),
+                p + "retention_days",
+                "a number of days",
+                allow_zero=False,
+            ),
+            retention_keep_last=self.integer(
+                raw.get("retention_keep_last", base.retention_keep_last),
+                p + "retention_keep_last",
+                1,
+            ),
+            series_max_age_seconds=self.seconds(
+                raw.get("series_max_age_seconds", base.series_max_age_seconds),
+                p + "series_max_age_seconds",
+                allow_zero=False,
+            ),
+            shutdown_timeout_seconds=self.seconds(
+                raw.get("shutdown_timeout_seconds", base.shutdown_timeout_seconds),
+                p + "shutdown_timeout_seconds",
+                allow_zero=False,
+            ),
+            log_format=self.choice(
+                raw.get("log_format", base.log_format), p + "log_format", ("text", "json")
+            ),
+            log_level=self.choice(
+                raw.get("log_level", base.log_level),
+                p + "log_level",
+                ("DEBUG", "INFO", "WARNING", "ERROR"),
+            ),
+        )
+
+    def bounds(self, value: object, base: SweepBounds) -> SweepBounds:
+        path = "exporter.bounds"
+        raw = self.mapping(value, path)
+        self.check_keys(raw, _field_names(SweepBounds), f"{path}.")
+        lo = self.seconds(
+            raw.get("min_duration_seconds", base.min_duration_seconds),
+            f"{path}.min_duration_seconds",
+            allow_zero=False,
+        )
+        hi = self.seconds(
+            raw.get("max_duration_seconds", base.max_duration_seconds),
+            f"{path}.max_duration_seconds",
+            allow_zero=False,
+        )
+        if hi < lo:
+            raise ConfigError(
+                self.key(f"{path}.max_duration_seconds"),
+                f"must be >= min_duration_seconds ({lo}), got {hi}",
+            )
+        return SweepBounds(
+            max_rounds=self.integer(
+                raw.get("max_rounds", base.max_rounds), f"{path}.max_rounds", 1
+            ),
+            min_duration_seconds=lo,
+            max_duration_seconds=hi,
+            max_scale_steps=self.integer(
+                raw.get("max_scale_steps", base.max_scale_steps), f"{path}.max_scale_steps", 1
+            ),
+            max_scale_services=self.integer(
+                raw.get("max_scale_services", base.max_scale_services),
+                f"{path}.max_scale_services",
+                1,
+            ),
+        )
+
+    def schedules(
+        self,
+        value: object,
+        base: tuple[ScheduleSpec, ...],
+        profiles: Mapping[str, Profile],
+        timezone: str,
+    ) -> tuple[ScheduleSpec, ...]:
+        path = "exporter.schedules"
+        if value is None:
+            specs = [dataclasses.asdict(spec) for spec in base]
+        elif isinstance(value, list):
+            specs = value
+        else:
+            raise ConfigError(self.key(path), f"must be a list, got {_kind(value)}")
+        out = []
+        for i, item in enumerate(specs):
+            at = f"{path}[{i}]"
+            spec = self.mapping(item, at)
+            self.check_keys(spec, _field_names(ScheduleSpec), f"{at}.")
+            profile = self.choice(spec.get("profile"), f"{at}.profile", sorted(profiles))
+            cron = spec.get("cron")
+            interval = spec.get("interval_seconds")
+            if (cron is None) == (interval is None):
+                raise ConfigError(at, "set exactly one of cron and interval_seconds")
+            if cron is not None:
+                cron = self.string(cron, f"{at}.cron")
+                _check_cron(cron, timezone, f"{at}.cron")
+            if interval is not None:
+                interval = self.seconds(interval, f"{at}.interval_seconds", allow_zero=False)
+            out.append(
+                ScheduleSpec(
+                    profile=profile,
+                    cron=cron,
+                    interval_seconds=interval,
+                    jitter_seconds=self.integer(
+                        spec.get("jitter_seconds", 0), f"{at}.jitter_seconds", 0
+                    ),
+                    misfire_grace_seconds=self.integer(
+                        spec.get("misfire_grace_seconds", 600), f"{at}.misfire_grace_seconds", 1
+                    ),
+                )
+            )
+        return tuple(out)
+
+
+def _check_cron(cron: str, timezone: str, key: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone)
+    except ValueError as err:
+        raise ConfigError(key, f"invalid crontab expression {cron!r}: {err}") from None
 
 
 def _pinned(profile: Profile) -> tuple[int | None, dict[str, float]]:

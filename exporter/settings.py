@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporter.exporter_settings import ExporterSettings
+
 SCENARIOS: tuple[str, ...] = (
     "throughput",
     "http_rps",
@@ -110,3 +112,5 @@ class Settings:
     scale: ScaleSettings = field(default_factory=ScaleSettings)
     lab: LabSettings = field(default_factory=LabSettings)
     profiles: dict[str, Profile] = field(default_factory=default_profiles)
+    exporter: ExporterSettings = field(default_factory=ExporterSettings)
+    """``netbench serve``: HTTP, API, schedules, history (see exporter.exporter_settings)."""
