@@ -3,11 +3,9 @@
 A datapath loads a whole ruleset atomically, counts what the kernel holds, and removes itself
 completely. ``DATAPATHS`` is the registry the lab target switches between.
 
-Hook for ``ebpf`` (a later issue): add a class with the same four members built on
-:class:`exporter.targets.lab.ebpf.SocketLB` (``program`` -> ``SocketLB.program`` with the same
-Services, ``count`` -> service-map entries as ``bpf_map_entries``, ``remove`` -> ``close``),
-register it here, and have ``LabTarget.run`` wrap client-side argv with ``SocketLB.wrap`` while
-it is active (the socket LB acts in the client's cgroup, not in node-b's netfilter).
+``ebpf`` is different in where it acts: the socket load balancer rewrites connect() in the
+client's cgroup rather than packets in node-b's netfilter, so ``LabTarget.run`` runs client-side
+commands inside the lab's cgroup while it is active (see :class:`EbpfDatapath`).
 """
 
 from __future__ import annotations
@@ -18,7 +16,8 @@ from typing import Protocol
 
 from exporter.errors import DatapathNotProgrammed, LabError
 from exporter.targets.base import CommandResult
-from exporter.targets.lab import rules
+from exporter.targets.lab import ebpf, rules
+from exporter.targets.lab.ebpf import SocketLB
 
 # Runs argv inside node-b: (argv, input, timeout) -> result.
 NodeExec = Callable[[Sequence[str], str | None, float], CommandResult]
@@ -100,6 +99,42 @@ class NftablesDatapath:
 
     def remove(self) -> None:
         _check(self.exec(["nft", "-f", "-"], rules.nft_delete_ruleset(), 120), "nft delete")
+
+
+class EbpfDatapath:
+    """Cilium-style socket LB: one service-map element per Service port (``lb_entries``), plus
+    the backend map (``bpf_map_entries`` counts both maps' elements)."""
+
+    name = "ebpf"
+    kube_proxy_mode = "none"
+    """kube-proxy replaced, as with Cilium's kube-proxy replacement."""
+
+    def __init__(self, lb: SocketLB) -> None:
+        self.lb = lb
+
+    def program(self, services: Sequence[rules.ServicePort], timeout: float) -> dict[str, int]:
+        if not self.lb.loaded:
+            self.lb.load()
+        lb_services = [
+            ebpf.Service(
+                vip=svc.vip,
+                port=svc.port,
+                backends=tuple(ebpf.Backend(ep.ip, ep.port) for ep in svc.endpoints),
+            )
+            for svc in services
+        ]
+        self.lb.program(lb_services, timeout)
+        return {
+            "lb_entries": len(lb_services),
+            "bpf_map_entries": len(lb_services) + sum(len(s.backends) for s in lb_services),
+        }
+
+    def count(self, timeout: float) -> dict[str, int]:
+        services, backends = self.lb.count_entries()
+        return {"lb_entries": services, "bpf_map_entries": services + backends}
+
+    def remove(self) -> None:
+        self.lb.close()
 
 
 def count_nft_map_elements(json_text: str) -> int:

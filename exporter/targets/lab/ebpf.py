@@ -225,6 +225,13 @@ class SocketLB:
                     )
                 time.sleep(0.05)
 
+    def count_entries(self) -> tuple[int, int]:
+        """(service-map elements, backend-map elements) the kernel holds now."""
+        if not self.loaded:
+            return 0, 0
+        with self._map(SERVICES_MAP) as svcs, self._map(BACKENDS_MAP) as backends:
+            return svcs.count(), backends.count()
+
     def _map(self, name: str) -> PinnedMap:
         key_size, value_size = MAP_SIZES[name]
         return PinnedMap(str(self.bpffs / "maps" / name), key_size, value_size)

@@ -203,13 +203,17 @@ def _kill_namespace_processes(
 def _remove_ebpf(lab_dir: Path, prefix: str) -> list[str]:
     """Hook for the ``ebpf`` datapath (exporter.targets.lab.ebpf): detach and unpin whatever a
     crashed lab left. Nothing to do unless that datapath left a bpffs behind."""
+    from exporter.targets.lab import ebpf
+
     bpffs = lab_dir / "bpffs"
-    if not bpffs.exists():
+    try:
+        cgroup = ebpf.cgroup2_root() / ebpf.cgroup_name(prefix)
+    except LabError:
+        return []  # no cgroup2 here: the ebpf datapath can never have run
+    if not bpffs.exists() and not cgroup.exists():
         return []
     try:
-        from exporter.targets.lab import ebpf
-
-        ebpf.teardown(prefix, bpffs, ebpf.cgroup2_root() / ebpf.cgroup_name(prefix))
+        ebpf.teardown(prefix, bpffs, cgroup)
     except LabError as err:
         return [str(err)]
     return []

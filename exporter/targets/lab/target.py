@@ -27,7 +27,8 @@ from exporter.errors import (
 from exporter.settings import LabSettings
 from exporter.targets.base import CommandResult, Endpoints, ProgrammingReport, Role
 from exporter.targets.lab import plan, rules
-from exporter.targets.lab.datapaths import DATAPATHS, Datapath
+from exporter.targets.lab.datapaths import DATAPATHS, Datapath, EbpfDatapath
+from exporter.targets.lab.ebpf import SocketLB
 from exporter.targets.lab.janitor import (
     OwnerRecord,
     ServerRecord,
@@ -52,6 +53,7 @@ ROLE_NS: Mapping[Role, NsRole] = {
     Role.CLIENT_NODE: NsRole.NODE_B,
     Role.SERVER_NODE: NsRole.NODE_A,
 }
+CLIENT_ROLES = frozenset({Role.CLIENT_POD, Role.CLIENT_NODE})
 SETUP_TIMEOUT = 60.0
 READY_TIMEOUT = 15.0
 MAX_NEW_CONNECTIONS_PER_SECOND = 25_000
@@ -148,13 +150,8 @@ class LabTarget:
         kill: Kill = os.kill,
     ) -> None:
         for dp in settings.datapaths:
-            if dp not in DATAPATHS:
-                hint = (
-                    " (not built yet: see exporter/targets/lab/datapaths.py)"
-                    if dp == "ebpf"
-                    else ""
-                )
-                raise ConfigError("lab.datapaths", f"the lab cannot run {dp!r}{hint}")
+            if dp not in DATAPATHS and dp != "ebpf":
+                raise ConfigError("lab.datapaths", f"the lab cannot run {dp!r}")
         if not settings.datapaths:
             raise ConfigError("lab.datapaths", "at least one datapath is needed")
         if settings.routing not in ("native", "vxlan"):
@@ -244,7 +241,11 @@ class LabTarget:
         if not argv:
             raise ToolExecutionError("?", "empty argv")
         ns = self.names.ns(ROLE_NS[role])
-        return self.runner.run(["ip", "netns", "exec", ns, *argv], timeout=timeout)
+        full = ["ip", "netns", "exec", ns, *argv]
+        if isinstance(self._datapath, EbpfDatapath) and role in CLIENT_ROLES:
+            # The socket LB acts on connect() of processes in the lab's cgroup.
+            full = self._datapath.lb.wrap(full)
+        return self.runner.run(full, timeout=timeout)
 
     def use_datapath(self, datapath: str) -> None:
         if datapath not in self.datapaths:
@@ -254,7 +255,11 @@ class LabTarget:
         if self._datapath is not None:
             self._datapath.remove()
             self._datapath = None
-        dp = DATAPATHS[datapath](self._node_b_exec, self.settings.iptables_command)
+        dp: Datapath
+        if datapath == "ebpf":
+            dp = EbpfDatapath(SocketLB(self.prefix, self.settings.state_dir, clock=self.clock))
+        else:
+            dp = DATAPATHS[datapath](self._node_b_exec, self.settings.iptables_command)
         # Start the newcomer from a clean slate too (a crashed switch may have left it).
         dp.remove()
         self._datapath = dp
