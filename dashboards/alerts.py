@@ -187,6 +187,16 @@ def result_rules(settings: AlertSettings) -> list[Json]:
     ]
 
 
+_LAST_SUCCESS_AGE = (
+    '{{ with printf "time() - %s{cluster=%q,datapath=%q,scenario=%q}" '
+    f'"{q.LAST_SUCCESS}" '
+    "$labels.cluster $labels.datapath $labels.scenario | query }}"
+    "Its last success was {{ . | first | value | humanizeDuration }} ago."
+    "{{ else }}It has no recorded success.{{ end }}"
+)
+"""Template text: the age of the scenario's last success, looked up when the alert fires."""
+
+
 def sweep_rules(settings: AlertSettings) -> list[Json]:
     """Alerts on the instrument itself: failing scenarios, stale results."""
     rules = [
@@ -200,8 +210,9 @@ def sweep_rules(settings: AlertSettings) -> list[Json]:
             "{{ $labels.datapath }}.",
             "The latest {{ $labels.scenario }} run on {{ $labels.cluster }}/"
             "{{ $labels.datapath }} failed and it has not succeeded since (for "
-            f"{settings.failing_for} or more): no value is published for it. See the sweep "
-            "errors at the exporter's /api/v1/sweeps.",
+            f"{settings.failing_for} or more): no value is published for it. "
+            + _LAST_SUCCESS_AGE
+            + " See the sweep errors at the exporter's /api/v1/sweeps.",
             "netbench-overview",
         ),
     ]

@@ -184,7 +184,7 @@ dashboard = make_dashboard(
     "netbench / Overview",
     "Headline datapath figures per cluster/datapath and the health of the benchmark sweeps.",
     [
-        Section("At a glance", [Cell(glance, 24, 13)]),
+        Section("Headline figures", [Cell(glance, 24, 13)]),
         Section(
             "Sweep health",
             [
