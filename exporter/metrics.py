@@ -145,8 +145,11 @@ class NetbenchCollector(Collector):
 
     def _values(self, since: float) -> Iterator[Metric]:
         families: dict[str, Metric] = {}
-        rounds = Metric(_ROUNDS, help_for(_ROUNDS), "gauge")
-        rsd = Metric(_RSD, help_for(_RSD), "gauge")
+        with_quantile: dict[str, bool] = {}
+        # The quality series carry the value series' labels, `quantile` included, which
+        # Prometheus reserves for summaries: declare them untyped (read like gauges).
+        rounds = Metric(_ROUNDS, help_for(_ROUNDS), "unknown")
+        rsd = Metric(_RSD, help_for(_RSD), "unknown")
         for m in self.store.latest_measurements(self.cluster, since=since):
             name = PREFIX + m.metric
             if not _NAME.fullmatch(name) or name.endswith(("_total", "_info")):
@@ -160,11 +163,19 @@ class NetbenchCollector(Collector):
             if family is None:
                 family = families[name] = Metric(name, help_for(name), "gauge")
             family.add_sample(name, labels, m.summary.value)
+            with_quantile[name] = with_quantile.get(name, True) and "quantile" in labels
             if "metric" not in labels:
                 joined = {**labels, "metric": name}
                 rounds.add_sample(_ROUNDS, joined, float(m.summary.rounds))
                 rsd.add_sample(_RSD, joined, m.summary.relative_stddev)
-        yield from families.values()
+        for name, family in families.items():
+            if with_quantile[name]:
+                # Latency quantiles of a run are a summary's quantiles (without _sum/_count):
+                # same series and labels as a gauge, and what `quantile` means to Prometheus.
+                family.type = "summary"
+            elif any("quantile" in s.labels for s in family.samples):
+                family.type = "unknown"
+            yield family
         if rounds.samples:
             yield rounds
             yield rsd
