@@ -54,6 +54,9 @@ class AlertSettings:
     regression_window: str = "7d"
     noisy_threshold: float = 0.10
     """Relative standard deviation across rounds above which a measurement is noisy."""
+    noisy_exclude: str = ".*_ratio"
+    """Metrics (``metric`` label regex) left out of the noise alert: ratios such as the
+    degradation or overhead of a flat datapath sit near 0, where stddev / mean explodes."""
     stale_periods: int = 3
     """Results are stale after this many schedule periods without a success."""
     schedules: tuple[Schedule, ...] = field(default_factory=default_schedules)
@@ -173,7 +176,8 @@ def result_rules(settings: AlertSettings) -> list[Json]:
         _rule(
             settings,
             "NetbenchNoisyMeasurements",
-            f"{q.RELATIVE_STDDEV} > {settings.noisy_threshold:g}",
+            f'{q.RELATIVE_STDDEV}{{metric!~"{settings.noisy_exclude}"}}'
+            f" > {settings.noisy_threshold:g}",
             settings.noisy_for,
             "warning",
             "Noisy {{ $labels.metric }} measurements on {{ $labels.cluster }}/"

@@ -25,16 +25,16 @@ policy_rps = timeseries(
 
 policy_overhead = timeseries(
     "NetworkPolicy overhead",
-    "(with policy - without) / without. The article: L3/L4 about 0%, L7 about -86% "
-    "(every request through the proxy).",
+    "(no policy - policy) / no policy of RPS: the share of requests per second the policy "
+    "costs. The article: L3/L4 about 0%, L7 about 86% (every request through the proxy).",
     [target(q.POLICY_OVERHEAD_TREND, DP + " {{policy}}")],
     PERCENT_UNIT,
 )
 
 observability = timeseries(
     "Observability overhead",
-    "(with feature - without) / without, e.g. Hubble flow visibility on vs off (the toggle is "
-    "verified and always restored).",
+    "(off - on) / off of RPS: the share of requests per second the feature costs, e.g. "
+    "Hubble flow visibility (the toggle is verified and always restored).",
     [target(q.OBSERVABILITY_OVERHEAD_TREND, DP + " {{feature}}")],
     PERCENT_UNIT,
 )

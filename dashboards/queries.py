@@ -136,15 +136,15 @@ GLANCE: tuple[GlanceFigure, ...] = (
         f"max by ({BY}) ({sel(SCALE_RPS, connection='short', services='30000')})",
     ),
     GlanceFigure(
-        "L3/L4 NetworkPolicy overhead (%)",
+        "L3/L4 NetworkPolicy overhead (% RPS lost)",
         f"max by ({BY}) ({sel(POLICY_OVERHEAD, policy='l3l4')}) * 100",
     ),
     GlanceFigure(
-        "L7 NetworkPolicy overhead (%)",
+        "L7 NetworkPolicy overhead (% RPS lost)",
         f"max by ({BY}) ({sel(POLICY_OVERHEAD, policy='l7')}) * 100",
     ),
     GlanceFigure(
-        "Hubble overhead (%)",
+        "Hubble overhead (% RPS lost)",
         f"max by ({BY}) ({sel(OBSERVABILITY_OVERHEAD, feature='hubble')}) * 100",
     ),
     GlanceFigure(

@@ -356,10 +356,10 @@ def _synthetic_exposition() -> str:
                 **dp,
             )
             gauge(queries.PROGRAMMING, 1.5, services=services, **dp)
-        for policy, overhead in (("none", 0.0), ("l3l4", -0.01), ("l7", -0.86)):
-            gauge(queries.POLICY_RPS, 9000.0 * (1 + overhead), policy=policy, **dp)
+        for policy, overhead in (("none", 0.0), ("l3l4", 0.01), ("l7", 0.86)):
+            gauge(queries.POLICY_RPS, 9000.0 * (1 - overhead), policy=policy, **dp)
             gauge(queries.POLICY_OVERHEAD, overhead, policy=policy, **dp)
-        gauge(queries.OBSERVABILITY_OVERHEAD, -0.003, feature="hubble", **dp)
+        gauge(queries.OBSERVABILITY_OVERHEAD, 0.003, feature="hubble", **dp)
         for node in ("node-a", "node-b"):
             gauge(queries.BPF_MAP_MEMORY, 4096.0, node=node, map="lb4_services", **dp)
             gauge(queries.BPF_MAPS, 12.0, node=node, **dp)
