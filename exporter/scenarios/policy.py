@@ -49,6 +49,7 @@ class Policy:
                     concurrency=CONCURRENCY,
                     keepalive=True,
                     seconds=ctx.durations.http_seconds,
+                    count_connections=policy != "l7",
                 )
                 if policy == "l7":
                     proxied = target.policy_proxy_requests() - proxied_before

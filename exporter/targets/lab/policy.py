@@ -59,14 +59,16 @@ def nft_ruleset(spec: PolicySpec, policy: str) -> str:
         "    type ipv4_addr",
         f"    elements = {{ {allowed} }}",
         "  }",
+        # Prerouting, before dstnat: the L3/L4 verdict must come before the L7 redirect, or a
+        # denied source would be redirected to the (local) proxy and never meet a forward rule.
         "  chain ingress {",
-        "    type filter hook forward priority filter; policy accept;",
+        "    type filter hook prerouting priority -200; policy accept;",
         f"    ip daddr {spec.server} tcp dport {{ {ports} }} ip saddr != @allowed counter drop",
         "  }",
     ]
     if policy == "l7":
         lines += [
-            "  chain redirect {",
+            "  chain l7_redirect {",
             "    type nat hook prerouting priority dstnat; policy accept;",
             f"    ip daddr {spec.server} tcp dport {spec.http_port} counter "
             f"redirect to :{spec.proxy_port}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.errors import LabError
+from exporter.targets.base import ComponentUsage
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -39,15 +40,6 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSample | None:
     utime, stime = int(fields[11]), int(fields[12])
     rss_pages = int(statm.split()[1])
     return ProcSample(cpu_seconds=(utime + stime) / _TICKS, rss_bytes=rss_pages * _PAGE)
-
-
-@dataclass(frozen=True)
-class ComponentUsage:
-    cpu_cores_avg: float
-    cpu_cores_max: float
-    memory_bytes_avg: float
-    memory_bytes_max: float
-    samples: int
 
 
 @dataclass

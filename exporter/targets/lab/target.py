@@ -25,8 +25,14 @@ from exporter.errors import (
     ToolExecutionError,
 )
 from exporter.settings import LabSettings
-from exporter.targets.base import CommandResult, Endpoints, ProgrammingReport, Role
-from exporter.targets.lab import plan, rules
+from exporter.targets.base import (
+    CommandResult,
+    ComponentUsage,
+    Endpoints,
+    ProgrammingReport,
+    Role,
+)
+from exporter.targets.lab import features, plan, rules
 from exporter.targets.lab.datapaths import DATAPATHS, Datapath, EbpfDatapath
 from exporter.targets.lab.ebpf import SocketLB
 from exporter.targets.lab.janitor import (
@@ -175,6 +181,8 @@ class LabTarget:
         self._endpoints_per_service = 4
         self._built = False
         self._closed = False
+        self._policy = features.LabPolicy(self)
+        self._observer = features.FlowObserver(self)
 
     # -- Target protocol ------------------------------------------------------------------------
 
@@ -306,6 +314,70 @@ class LabTarget:
             "k8s_version": "none",
             "node_type": "netns",
         }
+
+    # -- optional capabilities (policy, observability, BPF maps, resources) ----------------------
+
+    observability_feature = features.FlowObserver.feature
+
+    def apply_policy(self, policy: str) -> None:
+        self._policy.apply(policy)
+
+    def policy_proxy_requests(self) -> int:
+        return self._policy.proxy_requests()
+
+    def set_observability(self, enabled: bool) -> None:
+        self._observer.set(enabled)
+
+    def bpf_map_dumps(self) -> Mapping[str, tuple[str, tuple[str, ...]]]:
+        return features.bpf_map_dump(self, self.datapath)
+
+    def sample_components(
+        self, seconds: float, load: Callable[[], object]
+    ) -> Mapping[str, ComponentUsage]:
+        # component label -> name of the spawned process group
+        components = {"http-server": "nginx"}
+        if self._policy.active == "l7":
+            components["l7-proxy"] = "l7-proxy"
+        if self._observer.enabled:
+            components["flow-reader"] = "flow-reader"
+        return features.sample_components(self, seconds, load, components)
+
+    # -- host services for the features ---------------------------------------------------------
+
+    def ns_exec(
+        self, role: NsRole, argv: Sequence[str], *, input: str | None = None, timeout: float = 60
+    ) -> CommandResult:
+        return self.runner.run(
+            ["ip", "netns", "exec", self._ns(role), *argv], timeout=timeout, input=input
+        )
+
+    def spawn_in(self, name: str, role: NsRole, argv: Sequence[str]) -> int:
+        if self._record is None:
+            raise LabError("the lab is not built")
+        ns = self._ns(role)
+        pid = self.runner.spawn(["ip", "netns", "exec", ns, *argv], log=self.state / f"{name}.log")
+        self._record.servers.append(ServerRecord(name, pid, start_time(pid, self.proc), ns))
+        write_owner(self.state, self._record)
+        return pid
+
+    def spawned_pids(self, name: str) -> list[int]:
+        if self._record is None:
+            return []
+        return [
+            s.pid
+            for s in self._record.servers
+            if s.name == name and is_alive(s.pid, s.start_time, self.proc)
+        ]
+
+    def stop_spawned(self, name: str) -> None:
+        if self._record is None:
+            return
+        for server in [s for s in self._record.servers if s.name == name]:
+            stop_process(
+                server.pid, server.start_time, proc=self.proc, kill=self.kill, sleep=self.sleep
+            )
+            self._record.servers.remove(server)
+        write_owner(self.state, self._record)
 
     # -- building -------------------------------------------------------------------------------
 
