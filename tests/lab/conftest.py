@@ -4,11 +4,11 @@ janitor then sweeps the test's own state directory, whatever the test did."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from lab_helpers import namespaces_with
 
 from exporter.settings import LabSettings
 from exporter.targets.lab import LabTarget, clean
@@ -22,13 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "lab" in item.keywords:
             item.add_marker(skip)
-
-
-def namespaces_with(prefix: str) -> list[str]:
-    out = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(prefix + "-")]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lab_helpers import namespaces_with
 
 from exporter.targets.base import Role
 from exporter.targets.lab import LabTarget, clean, lab_down, lab_status, rules
@@ -21,13 +22,6 @@ from exporter.targets.lab.procs import SubprocessRunner, is_alive
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def namespaces_with(prefix: str) -> list[str]:
-    out = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(prefix + "-")]
 
 
 def hey(lab: LabTarget, role: Role, url: str, n: int = 50, short: bool = True) -> str:
