@@ -641,10 +641,10 @@ class _Builder:
 
 
 def _check_cron(cron: str, timezone: str, key: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger
+    from exporter.scheduler import cron_trigger
 
     try:
-        CronTrigger.from_crontab(cron, timezone=timezone)
+        cron_trigger(cron, timezone)
     except ValueError as err:
         raise ConfigError(key, f"invalid crontab expression {cron!r}: {err}") from None
 

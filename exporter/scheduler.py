@@ -10,6 +10,7 @@ never silently dropped.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,10 +29,38 @@ from exporter.sweep import SweepRequest, Trigger
 log = logging.getLogger(__name__)
 
 
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_day_of_week(field: str) -> str:
+    """Crontab numbers weekdays from Sunday = 0 (or 7); APScheduler 3 from Monday = 0.
+    Translate digits to names so ``0 3 * * 0`` means Sunday, as in crontab."""
+    # A range from Sunday = 0 would run backwards in Monday-first numbering: split it.
+    field = re.sub(r"(?<![/\d])0-([1-7])(?![\d/])", r"0,1-\1", field)
+    return re.sub(r"(?<![/\d])[0-7](?!\d)", lambda m: _CRON_DAYS[int(m.group())], field)
+
+
+def cron_trigger(expr: str, timezone: str, jitter: int | None = None) -> CronTrigger:
+    """A five-field crontab expression (minute hour day month weekday) with jitter."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields, got {len(fields)}")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_day_of_week(weekday),
+        timezone=timezone,
+        jitter=jitter,
+    )
+
+
 def make_trigger(spec: ScheduleSpec, timezone: str) -> CronTrigger | IntervalTrigger:
     jitter = spec.jitter_seconds or None
     if spec.cron is not None:
-        return CronTrigger.from_crontab(spec.cron, timezone=timezone, jitter=jitter)
+        return cron_trigger(spec.cron, timezone, jitter)
     assert spec.interval_seconds is not None
     return IntervalTrigger(seconds=spec.interval_seconds, timezone=timezone, jitter=jitter)
 
