@@ -122,6 +122,8 @@ class _Headline:
     fmt: Callable[[float], str]
     spread: str = "relative"
     """``relative`` (±% of the median) or ``points`` (±percentage points, for signed ratios)."""
+    extra: frozenset[str] = frozenset({"tool"})
+    """Labels a matching series may carry on top (``tool`` is shown, others are not)."""
 
 
 def _gbit(v: float) -> str:
@@ -146,6 +148,10 @@ def _percent(v: float) -> str:
 
 def _seconds(v: float) -> str:
     return f"{v:,.2f} s"
+
+
+def _mib(v: float) -> str:
+    return f"{v / 2**20:,.1f}"
 
 
 def _headlines(steps: Sequence[int]) -> list[_Headline]:
@@ -203,11 +209,47 @@ def _headlines(steps: Sequence[int]) -> list[_Headline]:
                 spread="points",
             )
         )
+    rows += [
+        _Headline(
+            "policy",
+            f"{label} NetworkPolicy overhead",
+            "policy_overhead_ratio",
+            {"policy": policy},
+            _percent,
+            spread="points",
+        )
+        for label, policy in (("L3/L4", "l3l4"), ("L7", "l7"))
+    ]
+    rows.append(
+        _Headline(
+            "observability",
+            "Flow observer overhead (short conn)",
+            "observability_overhead_ratio",
+            {},
+            _percent,
+            spread="points",
+            extra=frozenset({"feature"}),
+        )
+    )
+    rows.append(
+        _Headline(
+            "bpf_memory",
+            "BPF map memory / node (MiB)",
+            "bpf_map_memory_bytes",
+            {"map": "_total"},
+            _mib,
+            extra=frozenset({"node"}),
+        )
+    )
     return rows
 
 
 def _matching(
-    result: SweepResult, datapath: str, metric: str, wanted: Mapping[str, str]
+    result: SweepResult,
+    datapath: str,
+    metric: str,
+    wanted: Mapping[str, str],
+    allowed: frozenset[str] = frozenset({"tool"}),
 ) -> list[Measurement]:
     out = []
     for m in result.measurements():
@@ -215,7 +257,7 @@ def _matching(
             continue
         labels = m.label_dict
         extra = set(labels) - set(wanted)
-        if extra <= {"tool"} and all(labels.get(k) == v for k, v in wanted.items()):
+        if extra <= allowed and all(labels.get(k) == v for k, v in wanted.items()):
             out.append(m)
     return out
 
@@ -264,7 +306,7 @@ def _glance(result: SweepResult, steps: Sequence[int]) -> Section:
     for h in _headlines(steps):
         if h.scenario not in result.scenarios:
             continue
-        per_dp = {dp: _matching(result, dp, h.metric, h.labels) for dp in result.datapaths}
+        per_dp = {dp: _matching(result, dp, h.metric, h.labels, h.extra) for dp in result.datapaths}
         tools = sorted({m.label_dict.get("tool", "") for ms in per_dp.values() for m in ms})
         for tool in tools or [""]:
             cells = []
@@ -398,6 +440,42 @@ def _crossovers(result: SweepResult, steps: Sequence[int]) -> list[str]:
     return lines
 
 
+def _all_series(result: SweepResult) -> Section | None:
+    """Every published series, one row each, one column per datapath: nothing measured is
+    hidden from the report, whether or not a headline shows it."""
+    keys: dict[tuple[str, str, tuple[tuple[str, str], ...]], None] = {}
+    for m in result.measurements():
+        keys.setdefault((m.scenario, m.metric, m.labels), None)
+    if not keys:
+        return None
+    values = {(m.scenario, m.metric, m.labels, m.datapath): m for m in result.measurements()}
+    rows = []
+    for scenario, metric, labels in keys:
+        name = metric + ("{" + ",".join(f"{k}={v}" for k, v in labels) + "}" if labels else "")
+        cells = []
+        for dp in result.datapaths:
+            found = values.get((scenario, metric, labels, dp))
+            cells.append(_cell(found, _failed(result, scenario, dp), _general))
+        rows.append((scenario, name, *cells))
+    return Section(
+        title="All series",
+        columns=("scenario", "series", *result.datapaths),
+        rows=tuple(rows),
+        text_columns=2,
+        notes=("Base units (bytes, seconds, requests/s, ratios), median of the rounds.",),
+    )
+
+
+def _general(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def _skipped(result: SweepResult) -> Section | None:
+    if not result.skipped:
+        return None
+    return Section(title="Not applicable", notes=tuple(result.skipped))
+
+
 def _failures(result: SweepResult) -> Section:
     rows = tuple((o.scenario, o.datapath, o.error or "") for o in result.outcomes if not o.success)
     notes: tuple[str, ...] = () if rows or result.error else ("None.",)
@@ -468,7 +546,13 @@ def build_document(result: SweepResult) -> Document:
     """What both text formats show, as plain strings (for other renderers, e.g. HTML)."""
     steps = _steps(result)
     scale = _scale(result, steps)
-    sections = (_glance(result, steps), *([scale] if scale else []), _failures(result))
+    optional = [section for section in (_all_series(result), _skipped(result)) if section]
+    sections = (
+        _glance(result, steps),
+        *([scale] if scale else []),
+        *optional,
+        _failures(result),
+    )
     return Document(title=f"netbench sweep {result.id}", header=_header(result), sections=sections)
 
 
@@ -572,6 +656,7 @@ def to_json(result: SweepResult) -> str:
         "settings": result.settings,
         "info": result.info,
         "outcomes": [_outcome_json(o) for o in result.outcomes],
+        "skipped": list(result.skipped),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -639,6 +724,7 @@ def from_json(text: str) -> SweepResult:
         },
         settings=dict(_obj(doc.get("settings", {}), "$.settings")),
         error=_optional_str(doc, "error", "$"),
+        skipped=_strings(doc, "skipped", "$") if "skipped" in doc else [],
     )
 
 

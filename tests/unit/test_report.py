@@ -532,3 +532,28 @@ def test_documented_json_example_is_current() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "report-json.md").read_text(encoding="utf-8")
     example = doc.split("```json\n", 1)[1].split("```", 1)[0]
     assert to_json(from_json(example)) == example
+
+
+def test_all_series_and_skipped_sections_show_everything_measured() -> None:
+    from exporter.model import Measurement, ScenarioOutcome, Summary, SweepResult, labels_of
+
+    m = Measurement(
+        scenario="bpf_memory",
+        datapath="ebpf",
+        metric="bpf_map_memory_bytes",
+        labels=labels_of({"node": "node-b", "map": "_total"}),
+        values=(89656512.0,),
+        summary=Summary.of([89656512.0]),
+    )
+    result = SweepResult(
+        id="s1", target="lab", cluster="lab", profile="full", trigger="cli",
+        datapaths=("iptables", "ebpf"), routing="native", scenarios=("bpf_memory",),
+        started_at=0.0, finished_at=1.0,
+        outcomes=[ScenarioOutcome("bpf_memory", "ebpf", True, (m,))],
+        skipped=["bpf_memory on iptables: datapath iptables uses no BPF maps"],
+    )  # fmt: skip
+    text = render(result, "table")
+    assert "BPF map memory / node (MiB)" in text and "85.5" in text
+    assert "bpf_map_memory_bytes{map=_total,node=node-b}" in text
+    assert "Not applicable" in text and "uses no BPF maps" in text
+    assert from_json(to_json(result)).skipped == result.skipped
