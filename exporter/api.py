@@ -17,8 +17,9 @@ import hashlib
 import html
 import math
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -250,8 +251,13 @@ def create_app(
     token: Callable[[], str | None],
     clock: Callable[[], float] = time.time,
     ready: Callable[[], bool] | None = None,
+    metrics_key: Callable[[], Hashable] | None = None,
 ) -> FastAPI:
-    """The FastAPI application. ``token`` returns the configured bearer token (None: none)."""
+    """The FastAPI application. ``token`` returns the configured bearer token (None: none).
+
+    ``metrics_key`` (optional) versions the /metrics payload: while it returns the same value,
+    the rendered text is reused (the server keys it on the store's write generation and a
+    10-second clock bucket, so a scrape costs a render only after something changed)."""
     app = FastAPI(
         title="netbench exporter",
         version=__version__,
@@ -260,6 +266,8 @@ def create_app(
         redoc_url=None,
     )
     cfg = settings.exporter
+    render_lock = threading.Lock()
+    rendered: list[tuple[Hashable, bytes] | None] = [None]
 
     def authorize(request: Request) -> JSONResponse | None:
         expected = token()
@@ -439,7 +447,15 @@ def create_app(
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        if metrics_key is None:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        with render_lock:
+            key = metrics_key()
+            cached = rendered[0]
+            if cached is None or cached[0] != key:
+                cached = rendered[0] = (key, generate_latest(registry))
+            payload = cached[1]
+        return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, summary="Status page")
     def status_page() -> HTMLResponse:

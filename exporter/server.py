@@ -38,6 +38,8 @@ LabClean = Callable[[Path], object]
 """Removes every lab under a state directory whose owner process is gone."""
 
 _DAY = 86400.0
+_METRICS_CACHE_SECONDS = 10
+"""/metrics is re-rendered after any history write, and at least this often (stale cut-off)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +188,7 @@ def build(
         token=token if token is not None else token_provider(cfg),
         clock=clock,
         ready=lambda: scheduler.running,
+        metrics_key=lambda: (store.generation, int(clock() // _METRICS_CACHE_SECONDS)),
     )
     return Exporter(settings, store, coordinator, scheduler, registry, app)
 

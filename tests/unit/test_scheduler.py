@@ -132,7 +132,7 @@ def test_a_missed_run_is_recorded_as_skipped(
 def test_interval_job_really_fires_and_one_sweep_at_a_time(
     parts: tuple[Store, HoldingRunner, Coordinator],
 ) -> None:
-    store, runner, coordinator = parts
+    store, runner, _coordinator = parts
     sched = make(parts, ScheduleSpec("quick", interval_seconds=0.2))
     sched.start()
     try:
