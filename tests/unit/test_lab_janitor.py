@@ -247,9 +247,10 @@ def test_target_cleans_up_when_setup_fails(tmp_path: Path) -> None:
     assert not (tmp_path / "nbdead").exists()
 
 
-def test_ebpf_is_a_documented_hook_not_built() -> None:
-    with pytest.raises(ConfigError, match="not built yet"):
-        LabTarget(LabSettings(datapaths=("ebpf",)))
+def test_bad_datapath_or_prefix_is_a_config_error() -> None:
+    LabTarget(LabSettings(datapaths=("ebpf",)))  # built lazily: constructing touches nothing
+    with pytest.raises(ConfigError, match="cannot run 'ipvs'"):
+        LabTarget(LabSettings(datapaths=("ipvs",)))
     with pytest.raises(ConfigError, match="prefix"):
         LabTarget(LabSettings(prefix="Bad-Prefix"))
 
