@@ -16,7 +16,7 @@ from typing import Protocol
 
 from exporter.errors import LabError, ObservabilityNotToggled, PolicyNotRealized
 from exporter.targets.base import CommandResult, ComponentUsage
-from exporter.targets.lab import plan, policy
+from exporter.targets.lab import plan, policy, stub_status
 from exporter.targets.lab.plan import NsRole
 from exporter.targets.lab.procstat import ResourceSampler
 from exporter.tools import bpftool, conntrack
@@ -153,10 +153,18 @@ class LabPolicy:
             return 0
         res = self.host.ns_exec(
             NsRole.NODE_A,
-            ["python3", "-I", "-S", "-c", _STATUS_SCRIPT, "127.0.0.1", str(PROXY_STATUS_PORT)],
+            [
+                "python3",
+                "-I",
+                "-S",
+                "-c",
+                stub_status.READ_SCRIPT,
+                "127.0.0.1",
+                str(PROXY_STATUS_PORT),
+            ],
             timeout=15,
         )
-        return parse_stub_status_requests(res.stdout)
+        return stub_status.parse(res.stdout).requests
 
     def _start_proxy(self) -> None:
         tmp = self.host.state / "proxy-tmp"
@@ -185,30 +193,6 @@ class LabPolicy:
                 return
             time.sleep(0.05)
         raise PolicyNotRealized("the L7 proxy did not start listening")
-
-
-_STATUS_SCRIPT = (
-    "import socket,sys\n"
-    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\n"
-    "s.sendall(b'GET /status HTTP/1.0\\r\\nHost: lab\\r\\n\\r\\n')\n"
-    "b=b''\n"
-    "for _ in range(1000):\n"
-    "    c=s.recv(65536)\n"
-    "    if not c: break\n"
-    "    b+=c\n"
-    "sys.stdout.write(b.decode(errors='replace'))\n"
-)
-
-
-def parse_stub_status_requests(text: str) -> int:
-    """The 'requests' counter of an nginx stub_status page."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip().startswith("server accepts handled requests") and i + 1 < len(lines):
-            fields = lines[i + 1].split()
-            if len(fields) == 3 and all(f.isdigit() for f in fields):
-                return int(fields[2])
-    raise LabError(f"not an nginx stub_status page: {text[:200]!r}")
 
 
 class FlowObserver:

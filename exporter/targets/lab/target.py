@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +31,7 @@ from exporter.targets.base import (
     ProgrammingReport,
     Role,
 )
-from exporter.targets.lab import features, plan, rules
+from exporter.targets.lab import features, plan, rules, stub_status
 from exporter.targets.lab.datapaths import DATAPATHS, Datapath, EbpfDatapath
 from exporter.targets.lab.ebpf import SocketLB
 from exporter.targets.lab.janitor import (
@@ -66,19 +65,6 @@ MAX_NEW_CONNECTIONS_PER_SECOND = 25_000
 """Short-connection rate the conntrack TIME_WAIT timeout in node-b is sized for."""
 HTTP_BODY = "x" * 511 + "\n"
 """The server's ``location /`` body: 512 bytes."""
-
-_STATUS_SCRIPT = (
-    "import socket,sys\n"
-    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\n"
-    "s.sendall(b'GET /status HTTP/1.0\\r\\nHost: lab\\r\\n\\r\\n')\n"
-    "b=b''\n"
-    "for _ in range(1000):\n"
-    "    c=s.recv(65536)\n"
-    "    if not c: break\n"
-    "    b+=c\n"
-    "sys.stdout.write(b.decode(errors='replace'))\n"
-)
-_ACCEPTS_RE = re.compile(r"server accepts handled requests\s+(\d+)\s+(\d+)\s+(\d+)")
 
 
 def nginx_config(state: Path, *, workers: int | str = "auto") -> str:
@@ -115,10 +101,8 @@ http {{
 
 
 def parse_stub_status(text: str) -> int:
-    m = _ACCEPTS_RE.search(text)
-    if not m:
-        raise LabError(f"not an nginx stub_status page: {text[:200]!r}")
-    return int(m.group(1))
+    """The ``accepts`` counter of the server's stub_status page."""
+    return stub_status.parse(text).accepts
 
 
 def conntrack_time_wait_seconds(conntrack_max: int) -> int:
@@ -290,7 +274,7 @@ class LabTarget:
                 "-I",
                 "-S",
                 "-c",
-                _STATUS_SCRIPT,
+                stub_status.READ_SCRIPT,
                 plan.SERVER_POD_IP,
                 str(plan.STATUS_PORT),
             ],
