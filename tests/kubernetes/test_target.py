@@ -178,12 +178,12 @@ def test_install_services_never_programmed(tmp_path: Path) -> None:
             target.install_services(25, 4, timeout=30)
 
 
-def test_other_datapaths_refuse_before_creating_anything(tmp_path: Path) -> None:
-    client = _cluster("nftables")
-    client.script_exec(ExecScript(r"proxyMode", stdout="nftables", pod="nb-probe"))
-    with _target(client, tmp_path) as target:
-        assert target.datapath == "nftables"
-        with pytest.raises(ProgrammingCheckUnavailable, match=r"nftables.*not implemented"):
+def test_a_datapath_without_verifier_refuses_before_creating_anything(tmp_path: Path) -> None:
+    client = _cluster()
+    # "ebpf" named by override on a cluster without any cilium-agent to ask
+    with _target(client, tmp_path, detection_overrides={"datapath": "ebpf"}) as target:
+        assert target.datapath == "ebpf"
+        with pytest.raises(ProgrammingCheckUnavailable, match=r"ebpf.*without a cilium-agent"):
             target.install_services(100, 4, timeout=30)
         with pytest.raises(NotImplementedError):
             target.install_services(100, 4, timeout=30)

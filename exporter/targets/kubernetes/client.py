@@ -40,6 +40,7 @@ from kubernetes.config import incluster_config as _incluster
 from kubernetes.config import kube_config as _kube_config
 from kubernetes.stream import stream as _stream
 
+from exporter.targets.kubernetes.cnp import CNP_API_VERSION, CNP_KIND, validate_cnp
 from exporter.targets.kubernetes.errors import (
     ExecTimeout,
     KubeApiError,
@@ -134,6 +135,17 @@ class KubeClient(Protocol):
         self, namespace: str, label_selector: str | None = None
     ) -> list[JsonObject]: ...
 
+    # custom resources (CiliumNetworkPolicy)
+    def create_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: JsonObject
+    ) -> JsonObject: ...
+    def get_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> JsonObject: ...
+    def delete_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> None: ...
+
     # exec
     def exec(
         self, namespace: str, pod: str, container: str, argv: Sequence[str], timeout: float
@@ -157,6 +169,9 @@ def to_model(body: Mapping[str, Any]) -> Any:
     """
     kind = body.get("kind")
     api_version = body.get("apiVersion")
+    if (api_version, kind) == (CNP_API_VERSION, CNP_KIND):
+        validate_cnp(body)  # a CRD: no client model; checked against its schema's fields
+        return dict(body)
     model = _MODELS.get((str(api_version), str(kind)))
     if model is None:
         raise ManifestRejected(f"no client model known for {api_version} {kind}")
@@ -604,6 +619,56 @@ class RealKubeClient:
             **selector,
         )
         return list(page.get("items") or [])
+
+    # -- custom resources -----------------------------------------------------------------
+
+    def create_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: JsonObject
+    ) -> JsonObject:
+        return self._call(
+            self._custom.create_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            self._body(body),
+            verb="create",
+            resource=plural,
+            namespace=namespace,
+            name=body.get("metadata", {}).get("name"),
+        )
+
+    def get_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> JsonObject:
+        return self._call(
+            self._custom.get_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            verb="get",
+            resource=plural,
+            namespace=namespace,
+            name=name,
+        )
+
+    def delete_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> None:
+        self._call(
+            self._custom.delete_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            verb="delete",
+            resource=plural,
+            namespace=namespace,
+            name=name,
+        )
 
     # -- exec -----------------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ _RESOURCES: dict[str, tuple[str, str, str, bool]] = {
     "services": ("", "v1", "Service", True),
     "endpointslices": ("discovery.k8s.io", "discovery.k8s.io/v1", "EndpointSlice", True),
     "daemonsets": ("apps", "apps/v1", "DaemonSet", True),
+    "ciliumnetworkpolicies": ("cilium.io", "cilium.io/v2", "CiliumNetworkPolicy", True),
 }
+_CRDS = {"ciliumnetworkpolicies"}
+"""Custom resources: served only once their CRD is installed (:meth:`install_crd`)."""
 
 
 class FakeClock:
@@ -252,6 +255,11 @@ class FakeKubeClient:
         self._cluster_ips = (
             str(a) for a in ipaddress.ip_network("198.19.0.0/16").hosts() if int(a) & 0xFF
         )
+        self.crds: set[str] = set()
+        self.started_with: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+        """(namespace, DaemonSet) -> the ConfigMaps of its namespace as its pods last
+        (re)started: what an agent that reads its config at start is running with."""
+        self._restarts = itertools.count(1)
         self.node_metrics: list[JsonObject] = []
         self.pod_metrics: list[JsonObject] = []
         self.metrics_available = True
@@ -312,6 +320,63 @@ class FakeKubeClient:
                     verb, resource, status, times, retry_after, name, reason or f"scripted {status}"
                 )
             )
+
+    def install_crd(self, plural: str) -> None:
+        """Serve a custom resource (its CRD is installed), e.g. ``ciliumnetworkpolicies``."""
+        if plural not in _CRDS:
+            raise ValueError(f"the fake knows no CRD {plural!r}")
+        self.crds.add(plural)
+
+    def add_daemon_set_pod(
+        self,
+        namespace: str,
+        daemon_set: str,
+        node: str,
+        labels: Mapping[str, str],
+        containers: Sequence[str],
+    ) -> str:
+        """A running pod of an existing DaemonSet on ``node`` (e.g. a cilium-agent); a rollout
+        restart replaces it with a pod of a new name, like the DaemonSet controller."""
+        with self._lock:
+            name = f"{daemon_set}-{node}-{next(self._restarts)}"
+            body: JsonObject = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": dict(labels),
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "DaemonSet",
+                            "name": daemon_set,
+                            "uid": "00000000-0000-0000-0000-0000000000ds",
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {
+                    "nodeName": node,
+                    "hostNetwork": True,
+                    "containers": [{"name": c, "image": "x"} for c in containers],
+                },
+            }
+            self.seed(body)
+            self._store[("pods", namespace, name)]["status"] = {
+                "phase": "Running",
+                "podIP": self._nodes[node].internal_ip,
+            }
+            self._pod_created[(namespace, name)] = self.clock.monotonic()
+            self._snapshot(namespace, daemon_set)
+            return name
+
+    def _snapshot(self, namespace: str, daemon_set: str) -> None:
+        self.started_with[(namespace, daemon_set)] = {
+            str(cm["metadata"]["name"]): dict(cm.get("data") or {})
+            for (r, ns, _n), cm in self._store.items()
+            if r == "configmaps" and ns == namespace
+        }
 
     def script_pod(self, script: PodScript) -> None:
         with self._lock:
@@ -570,6 +635,20 @@ class FakeKubeClient:
             meta = obj["metadata"]
             meta["generation"] = int(meta.get("generation", 1)) + 1
             meta["resourceVersion"] = str(next(self._rv))
+            # The DaemonSet controller replaces every pod it owns (new names), and the new pods
+            # start with the ConfigMaps as they are now.
+            for (r, pns, pname), pod in list(self._store.items()):
+                owners = pod.get("metadata", {}).get("ownerReferences") or []
+                if r != "pods" or pns != namespace or not any(o["name"] == name for o in owners):
+                    continue
+                del self._store[(r, pns, pname)]
+                created = self._pod_created.pop((pns, pname))
+                new = f"{pname.rsplit('-', 1)[0]}-{next(self._restarts)}"
+                pod = copy.deepcopy(pod)
+                pod["metadata"]["name"] = new
+                self._put("pods", pns, new, pod)
+                self._pod_created[(pns, new)] = min(created, self.clock.monotonic())
+            self._snapshot(namespace, name)
             # The rollout completes at once in the fake: status catches up with the generation.
             status = obj.setdefault("status", {})
             desired = int(status.get("desiredNumberScheduled", 2))
@@ -708,6 +787,45 @@ class FakeKubeClient:
             self._record("list", "endpointslices", namespace, None)
             return self._list("endpointslices", namespace, label_selector)
 
+    # -- custom resources -----------------------------------------------------------------
+
+    def _crd(self, verb: str, group: str, version: str, plural: str, ns: str) -> None:
+        spec = _RESOURCES.get(plural)
+        if plural not in self.crds or spec is None or spec[1] != f"{group}/{version}":
+            raise api_error(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                verb=verb,
+                resource=plural,
+                namespace=ns,
+            )
+
+    def create_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: JsonObject
+    ) -> JsonObject:
+        with self._lock:
+            self._record("create", plural, namespace, (body.get("metadata") or {}).get("name"))
+            self._crd("create", group, version, plural, namespace)
+            return copy.deepcopy(self._create(plural, namespace, body))
+
+    def get_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> JsonObject:
+        with self._lock:
+            self._record("get", plural, namespace, name)
+            self._crd("get", group, version, plural, namespace)
+            return copy.deepcopy(self._get(plural, namespace, name))
+
+    def delete_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> None:
+        with self._lock:
+            self._record("delete", plural, namespace, name)
+            self._crd("delete", group, version, plural, namespace)
+            self._get(plural, namespace, name)
+            del self._store[(plural, namespace, name)]
+
     # -- exec -----------------------------------------------------------------------------
 
     def exec(
@@ -785,11 +903,30 @@ class FakeKubeClient:
             ]
 
 
+RbacRule = tuple[str, str, str, bool]
+"""(verb, API group, resource, namespaced): ``namespaced`` is True when the call was made
+within a namespace (a Role can grant it) and False for cluster-wide calls (ClusterRole)."""
+
+
+def rbac_rules(calls: Sequence[Call]) -> set[RbacRule]:
+    """What RBAC must grant for ``calls``: exec is ``create pods/exec``; metrics.k8s.io calls
+    are ``list pods|nodes`` in group ``metrics.k8s.io``."""
+    out: set[RbacRule] = set()
+    for c in calls:
+        group, resource = c.group, c.resource
+        if resource.endswith("." + METRICS_GROUP):
+            group, resource = METRICS_GROUP, resource.removesuffix("." + METRICS_GROUP)
+        out.add((c.verb, group, resource, c.namespace is not None))
+    return out
+
+
 __all__ = [
     "Call",
     "ExecScript",
     "FakeClock",
     "FakeKubeClient",
     "PodScript",
+    "RbacRule",
     "make_node",
+    "rbac_rules",
 ]
