@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -23,8 +23,10 @@ from exporter import __version__
 from exporter.errors import ConfigError, NetbenchError
 from exporter.model import SweepStatus
 from exporter.settings import ROUTING_MODES, Settings
-from exporter.sweep import EventKind, SweepEvent, SweepPlan, SweepRequest, SweepRunner, Trigger
-from exporter.targets.base import Target
+from exporter.sweep import EventKind, SweepEvent, SweepRequest, SweepRunner, Trigger
+from exporter.targets.factory import KubeClientFactory, plan_resolver_for
+from exporter.targets.factory import lab_target_factory as lab_target_factory
+from exporter.targets.factory import target_factory_for as target_factory_for
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -122,21 +124,6 @@ def load(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def lab_target_factory(settings: Settings, plan: SweepPlan) -> Target:
-    from exporter.targets.lab import LabTarget
-
-    lab = dataclasses.replace(settings.lab, datapaths=plan.datapaths, routing=plan.routing)
-    return LabTarget(lab)
-
-
-def target_factory_for(settings: Settings) -> Callable[[Settings, SweepPlan], Target]:
-    if settings.target == "lab":
-        return lab_target_factory
-    raise ConfigError(
-        "target", f"the {settings.target!r} target cannot run sweeps from the CLI yet"
-    )
-
-
 class _ProgressPrinter:
     def __init__(self, stream: TextIO, quiet: bool) -> None:
         self.stream = stream
@@ -153,8 +140,11 @@ def _raise_cancel(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from exporter.config import effective_plan
+def cmd_sweep(
+    args: argparse.Namespace,
+    settings: Settings,
+    kube_client_factory: KubeClientFactory | None = None,
+) -> int:
     from exporter.report import render
 
     request = SweepRequest(
@@ -168,8 +158,13 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         http_seconds=args.duration,
         scale_steps=args.scale_steps,
     )
-    effective_plan(settings, request)  # validate before building anything
-    runner = SweepRunner(settings, target_factory_for(settings), effective_plan)
+    resolve = plan_resolver_for(settings, kube_client_factory=kube_client_factory)
+    resolve(settings, request)  # validate before building anything
+    runner = SweepRunner(
+        settings,
+        target_factory_for(settings, kube_client_factory=kube_client_factory),
+        resolve,
+    )
     previous = signal.signal(signal.SIGTERM, _raise_cancel)
     try:
         result = runner.run(
@@ -235,7 +230,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, host=args.host, port=args.port)
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    kube_client_factory: KubeClientFactory | None = None,
+) -> int:
+    """``kube_client_factory`` replaces the real Kubernetes client (tests inject the fake)."""
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
     try:
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_report(args)
         settings = load(args, env)
         if args.command == "sweep":
-            return cmd_sweep(args, settings)
+            return cmd_sweep(args, settings, kube_client_factory)
         if args.command == "lab":
             return cmd_lab(args, settings)
         if args.command == "serve":

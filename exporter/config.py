@@ -39,6 +39,7 @@ from exporter.settings import (
     ROUTING_MODES,
     SCENARIOS,
     Durations,
+    KubernetesSettings,
     LabSettings,
     Profile,
     ScaleSettings,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # the runner imports every scenario and tool; loading config 
     from exporter.sweep import SweepRequest
 
 TARGETS: tuple[str, ...] = ("lab", "kubernetes")
+KUBERNETES_DATAPATHS: tuple[str, ...] = ("iptables", "ipvs", "nftables", "ebpf")
 IPTABLES_COMMANDS: tuple[str, ...] = ("iptables", "iptables-legacy", "iptables-nft")
 CONFIG_ENV = "NETBENCH_CONFIG"
 """Environment variable naming the YAML file when no path is given."""
@@ -162,6 +164,20 @@ def env_vars() -> tuple[EnvVar, ...]:
             "file holding the trigger API token (a mounted Secret)",
         ),
         EnvVar("NETBENCH_DB", "exporter.db_path", _env_str, "SQLite history file"),
+        EnvVar(
+            "NETBENCH_KUBECONFIG",
+            "kubernetes.kubeconfig",
+            _env_str,
+            "kubeconfig file (selects kubernetes.connection: kubeconfig)",
+        ),
+        EnvVar("NETBENCH_NAMESPACE", "kubernetes.namespace", _env_str, "namespace prefix"),
+        EnvVar("NETBENCH_IMAGE", "kubernetes.image", _env_str, "benchmark pod image"),
+        EnvVar(
+            "NETBENCH_ALLOW_CLUSTER_MUTATIONS",
+            "kubernetes.allow_cluster_mutations",
+            _env_bool,
+            "may toggle Hubble (restarts cilium-agents; reverted)",
+        ),
     )
 
 
@@ -380,6 +396,7 @@ class _Builder:
             durations=durations,
             scale=self.scale(raw.get("scale"), base.scale),
             lab=self.lab(raw.get("lab"), base.lab, target),
+            kubernetes=self.kubernetes(raw.get("kubernetes"), base.kubernetes),
             profiles=profiles,
             exporter=self.exporter(raw.get("exporter"), base.exporter, profiles),
         )
@@ -442,6 +459,84 @@ class _Builder:
                 "lab.iptables_command",
                 IPTABLES_COMMANDS,
             ),
+        )
+
+    def kubernetes(self, value: object, base: KubernetesSettings) -> KubernetesSettings:
+        raw = self.mapping(value, "kubernetes")
+        self.check_keys(raw, _field_names(KubernetesSettings), "kubernetes.")
+        p = "kubernetes."
+
+        def optional(key: str, default: str | None) -> str | None:
+            v = raw.get(key, default)
+            return None if v is None else self.label(v, p + key)
+
+        def seconds(key: str) -> float:
+            return self.seconds(raw.get(key, getattr(base, key)), p + key, allow_zero=False)
+
+        kubeconfig = optional(
+            "kubeconfig", None if base.kubeconfig is None else str(base.kubeconfig)
+        )
+        connection_default = "kubeconfig" if "kubeconfig" in raw else base.connection
+        connection = self.choice(
+            raw.get("connection", connection_default),
+            p + "connection",
+            ("in-cluster", "kubeconfig"),
+        )
+        if connection == "in-cluster" and kubeconfig is not None:
+            raise ConfigError(
+                self.key(p + "kubeconfig"), "is only used with connection: kubeconfig"
+            )
+        namespace = self.label(raw.get("namespace", base.namespace), p + "namespace")
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?", namespace):
+            raise ConfigError(
+                self.key(p + "namespace"),
+                "must be a DNS label of at most 40 characters (sweep suffixes are appended), "
+                f"got {namespace!r}",
+            )
+        instance = self.label(raw.get("instance", base.instance), p + "instance")
+        if not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", instance):
+            raise ConfigError(self.key(p + "instance"), f"must be a label value, got {instance!r}")
+        datapath = optional("datapath", base.datapath)
+        if datapath is not None:
+            datapath = self.choice(datapath, p + "datapath", KUBERNETES_DATAPATHS)
+        server = optional("server_node", base.server_node)
+        client = optional("client_node", base.client_node)
+        if (server is None) != (client is None):
+            raise ConfigError(
+                self.key(p + ("client_node" if server else "server_node")),
+                "name both server_node and client_node, or neither",
+            )
+        if server is not None and server == client:
+            raise ConfigError(self.key(p + "client_node"), "must differ from server_node")
+        cidr = self.label(raw.get("endpoint_cidr", base.endpoint_cidr), p + "endpoint_cidr")
+        try:
+            from exporter.targets.kubernetes.objects import EndpointPool
+
+            EndpointPool(cidr)
+        except ConfigError as err:
+            raise ConfigError(self.key(p + "endpoint_cidr"), err.reason) from None
+        journal = self.label(str(raw.get("journal_path", base.journal_path)), p + "journal_path")
+        return KubernetesSettings(
+            connection=connection,
+            kubeconfig=Path(kubeconfig) if kubeconfig is not None else None,
+            context=optional("context", base.context),
+            namespace=namespace,
+            instance=instance,
+            image=self.label(raw.get("image", base.image), p + "image"),
+            datapath=datapath,
+            server_node=server,
+            client_node=client,
+            endpoint_cidr=cidr,
+            journal_path=Path(journal),
+            allow_cluster_mutations=self.boolean(
+                raw.get("allow_cluster_mutations", base.allow_cluster_mutations),
+                p + "allow_cluster_mutations",
+            ),
+            pod_ready_timeout_seconds=seconds("pod_ready_timeout_seconds"),
+            namespace_delete_timeout_seconds=seconds("namespace_delete_timeout_seconds"),
+            policy_timeout_seconds=seconds("policy_timeout_seconds"),
+            observability_timeout_seconds=seconds("observability_timeout_seconds"),
+            request_timeout_seconds=seconds("request_timeout_seconds"),
         )
 
     def profiles(self, value: object, rounds: int, durations: Durations) -> dict[str, Profile]:
@@ -731,7 +826,7 @@ def effective_plan(settings: Settings, request: SweepRequest) -> Plan:
         profile=profile.name,
         scenarios=check.names(_pick(request.scenarios, profile.scenarios), "scenarios", SCENARIOS),
         datapaths=check.names(
-            _pick(request.datapaths, settings.lab.datapaths), "datapaths", datapath_choices
+            _pick(request.datapaths, _default_datapaths(settings)), "datapaths", datapath_choices
         ),
         routing=check.choice(
             _pick(request.routing, settings.lab.routing), "routing", ROUTING_MODES
@@ -741,6 +836,14 @@ def effective_plan(settings: Settings, request: SweepRequest) -> Plan:
         scale_steps=check.steps(_pick(request.scale_steps, settings.scale.steps), "scale_steps"),
         endpoints_per_service=settings.scale.endpoints_per_service,
     )
+
+
+def _default_datapaths(settings: Settings) -> tuple[str, ...]:
+    """The lab's configured datapaths; on Kubernetes the configured ``kubernetes.datapath``
+    (the CLI and the factory detect it from the cluster when it is not configured)."""
+    if settings.target == "kubernetes" and settings.kubernetes.datapath is not None:
+        return (settings.kubernetes.datapath,)
+    return settings.lab.datapaths
 
 
 def _pick(override: Any, default: Any) -> Any:

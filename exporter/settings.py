@@ -74,6 +74,46 @@ class LabSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """The Kubernetes target: benchmark pods in a real cluster (see docs/kubernetes.md)."""
+
+    connection: str = "in-cluster"
+    """``in-cluster`` (the exporter's service account) or ``kubeconfig``; never a fallback."""
+    kubeconfig: Path | None = None
+    """kubeconfig mode: the file (None = ``~/.kube/config``)."""
+    context: str | None = None
+    """kubeconfig mode: the context (None = the file's current-context)."""
+    namespace: str = "netbench"
+    """Prefix of the namespaces netbench creates (``<namespace>-<sweep>``, ``-scale-``)."""
+    instance: str = "default"
+    """Owner label: two installations never delete each other's objects."""
+    image: str = "netbench:latest"
+    """The one image every benchmark pod runs (the project's image)."""
+    datapath: str | None = None
+    """The cluster's ``datapath`` label (iptables, ipvs, nftables, ebpf); None = detected
+    from the cluster when a sweep is planned."""
+    server_node: str | None = None
+    client_node: str | None = None
+    """Both or neither; None = the first two eligible nodes by name."""
+    endpoint_cidr: str = "198.18.0.0/15"
+    """Dummy endpoint addresses of the Service-scale test (never dialled)."""
+    journal_path: Path = Path("/var/lib/netbench/mutations.jsonl")
+    """Write-ahead journal of cluster mutations; must survive a crash (state volume)."""
+    allow_cluster_mutations: bool = False
+    """May toggle Hubble (restarts every cilium-agent); journalled and always reverted."""
+    pod_ready_timeout_seconds: float = 180.0
+    """Seconds the benchmark pods may take to become Ready."""
+    namespace_delete_timeout_seconds: float = 180.0
+    """Seconds a namespace may take to be gone after deletion."""
+    policy_timeout_seconds: float = 60.0
+    """Seconds a CiliumNetworkPolicy may take to be enforced (or lifted)."""
+    observability_timeout_seconds: float = 600.0
+    """Seconds for the Hubble toggle: ds/cilium rollout plus verification."""
+    request_timeout_seconds: float = 30.0
+    """Per API request (connect + read)."""
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named sweep: which scenarios, how long, how many rounds."""
 
@@ -111,6 +151,7 @@ class Settings:
     durations: Durations = field(default_factory=Durations)
     scale: ScaleSettings = field(default_factory=ScaleSettings)
     lab: LabSettings = field(default_factory=LabSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     profiles: dict[str, Profile] = field(default_factory=default_profiles)
     exporter: ExporterSettings = field(default_factory=ExporterSettings)
     """``netbench serve``: HTTP, API, schedules, history (see exporter.exporter_settings)."""
