@@ -14,7 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import DEPLOY, OVERLAYS, build, find
+from deploy_helpers import DEPLOY, OVERLAYS, build, find
 
 from exporter.config import load_settings
 

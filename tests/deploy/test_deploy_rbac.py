@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OVERLAYS, ROOT, build
+from deploy_helpers import OVERLAYS, ROOT, build
 
 from exporter.config import effective_plan
 from exporter.scenarios import ROUND_SCENARIOS

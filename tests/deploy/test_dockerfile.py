@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from conftest import ROOT
+from deploy_helpers import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 SECRET_WORDS = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|PRIVATE_KEY", re.IGNORECASE)

