@@ -422,6 +422,7 @@ def test_configuration_loads_and_matches_the_deployment(overlay: str, tmp_path: 
     assert str(settings.exporter.db_path.parent) in mounts
     token_dir = str(settings.exporter.api_token_file.parent)
     assert token_dir in mounts
+    assert settings.kubernetes.image == c["image"], "benchmark pods must run the same image"
     mutations = overlay == "mutations"
     assert settings.scale.auto_fix_lb_map is mutations
     kubernetes = getattr(settings, "kubernetes", None)
