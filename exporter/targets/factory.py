@@ -79,7 +79,12 @@ def kubernetes_target_factory(
         from exporter.targets.kubernetes.target import KubernetesTarget
 
         client = client_factory(settings.kubernetes)
-        return KubernetesTarget(client, kubernetes_target_settings(settings), log=log.info)
+        # A client that keeps its own time (the fake API) brings its clock; the real one
+        # runs on the system clock.
+        clock = getattr(client, "clock", None)
+        return KubernetesTarget(
+            client, kubernetes_target_settings(settings), clock=clock, log=log.info
+        )
 
     return factory
 
