@@ -99,13 +99,15 @@ class Exporter:
 
 
 def default_runner(settings: Settings) -> tuple[Runner, Callable[[SweepRequest], object]]:
-    """The real runner and its request validation (``effective_plan``)."""
-    from exporter.cli import target_factory_for
-    from exporter.config import effective_plan
+    """The real runner and its request validation. On Kubernetes without a configured datapath
+    the plan resolver detects it from the cluster (kube-system ConfigMaps); the Kubernetes
+    target runs its own janitor (journal revert, objects by label) as each sweep starts."""
     from exporter.sweep import SweepRunner
+    from exporter.targets.factory import plan_resolver_for, target_factory_for
 
-    runner = SweepRunner(settings, target_factory_for(settings), effective_plan)
-    return runner, lambda request: effective_plan(settings, request)
+    resolve = plan_resolver_for(settings)
+    runner = SweepRunner(settings, target_factory_for(settings), resolve)
+    return runner, lambda request: resolve(settings, request)
 
 
 def default_lab_clean(state_dir: Path) -> object:
