@@ -68,6 +68,7 @@ class ServiceScale:
     ) -> ScaleOutcome:
         samples: dict[str, list[Sample]] = defaultdict(list)
         errors: dict[str, NetbenchError] = {}
+        self.warm_up(target, datapaths, make_ctx(0), errors)
         for step in self.steps:
             for round_index in range(rounds):
                 ctx = make_ctx(round_index)
@@ -91,6 +92,37 @@ class ServiceScale:
         for got in samples.values():
             got += degradation_samples(got)
         return ScaleOutcome(samples=dict(samples), errors=errors)
+
+    def warm_up(
+        self,
+        target: Target,
+        datapaths: Sequence[str],
+        ctx: RoundContext,
+        errors: dict[str, NetbenchError],
+    ) -> None:
+        """One discarded keepalive and short run per datapath before the baseline: the first
+        runs on a fresh lab (cold caches, server workers, conntrack) are slower, and the
+        baseline is what every step is divided by."""
+        seconds = max(1.0, ctx.durations.warmup_seconds)
+        for datapath in datapaths:
+            ctx.check_cancelled()
+            try:
+                target.use_datapath(datapath)
+                target.install_services(0, self.endpoints_per_service, self.programming_timeout)
+                ep = target.endpoints()
+                for keepalive in (True, False):
+                    run_http(
+                        target,
+                        ctx,
+                        url=http_url(ep.service_vip, ep.http_port),
+                        concurrency=CONCURRENCY,
+                        keepalive=keepalive,
+                        seconds=seconds,
+                    )
+            except SweepCancelled:
+                raise
+            except NetbenchError as err:
+                errors[datapath] = err
 
     def measure_step(self, target: Target, ctx: RoundContext, step: int) -> list[Sample]:
         report = target.install_services(step, self.endpoints_per_service, self.programming_timeout)
