@@ -36,6 +36,10 @@ TOKEN = AUTH["Authorization"].removeprefix("Bearer ")
 # Panels a short lab sweep cannot feed, and why. Everything else must return data.
 LAB_CANNOT_FEED = {
     "7-day": "needs a week of history (regression vs the 7-day median)",
+    "Hubble overhead": "the lab's flow observer is feature=conntrack_events; Hubble is Cilium's",
+    "at 20000 Services": "this short sweep's scale steps are 1000 and 2000",
+    "at 30000 Services": "this short sweep's scale steps are 1000 and 2000",
+    "Sweep progress": "only while a sweep runs; this is evaluated after it finished",
 }
 
 
@@ -238,7 +242,14 @@ def test_serve_lab_sweep_prometheus_dashboards_and_kill_9(serve_factory: Any) ->
     assert restarted.sweep(sid)["status"] == "succeeded"
     with http() as client:
         metrics = client.get(f"{restarted.url}/metrics").text
-    assert f'netbench_http_requests_per_second{{cluster="{CLUSTER}",datapath="ebpf"' in metrics
+    kept = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("netbench_http_requests_per_second{")
+        and f'cluster="{CLUSTER}"' in line
+        and 'datapath="ebpf"' in line
+    ]
+    assert kept, "the first sweep's results must survive the kill -9 and the restart"
     # The janitor at start removed the dead sweep's lab: namespaces, processes, files.
     assert list(restarted.state_dir.iterdir()) == []
     assert namespaces() - before_ns == set()
