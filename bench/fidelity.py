@@ -6,7 +6,7 @@ an independent few-line parser here) and through netbench (target.run -> adapter
 scenario sample), interleaved pair by pair with alternating order, on one lab. The ratio of the
 medians must stay within 3%: the pipeline adds no overhead and no bias.
 
-Usage (root): python bench/fidelity.py [--pairs 5] [--seconds 3]
+Usage (root): python bench/fidelity.py [--pairs 9] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def compare(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="netbench-fidelity-"))
