@@ -14,6 +14,8 @@ exec up to Kubernetes 1.34) and ``create`` (SPDY, and WebSocket from 1.35) on ``
 
 from __future__ import annotations
 
+import itertools
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -43,14 +45,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SA_NAMESPACE, SA_NAME = "netbench", "netbench"
 WORKERS = ("worker-a", "worker-b")
 CLUSTER_SCOPED = {"nodes", "namespaces"}
-NOT_REACHED: dict[str, set[tuple[str, str, str]]] = {
-    "cilium": {("metrics.k8s.io", "pods", "list")},
-    "mutations": {("metrics.k8s.io", "pods", "list")},
-}
+NOT_REACHED: dict[str, set[tuple[str, str, str]]] = {}
 """Grants the code needs but this drive does not reach, per overlay: (group, resource, verb).
-On the fake Cilium clusters the resources scenario stops before sampling metrics.k8s.io (it
-is used on the kube-proxy clusters through the same code path). Each entry must really be
-unused (test below), so the list cannot rot; shrink it as the drive gets further."""
+Empty: with Cilium's policy enforcement modelled (_model_cilium_policy) every scenario runs
+to the end on every cluster. Each entry must really be unused (test below), so the list
+cannot rot."""
 NAMELESS_VERBS = {"list", "create", "watch", "deletecollection"}
 """Verbs that ``resourceNames`` cannot restrict (the name is not known at authorization)."""
 
@@ -310,6 +309,46 @@ def _script_tools(client: FakeKubeClient, proxy_mode: str | None) -> None:
     client.script_exec(
         ExecScript(r"cilium-dbg status", stdout='{"hubble": {"state": "Ok", "observer": {}}}')
     )
+    _model_cilium_policy(client)
+
+
+def _model_cilium_policy(client: FakeKubeClient) -> None:
+    """Answer the policy realized-checks the way Cilium enforces the CNPs the fake holds: with
+    any CNP on the server the hostNetwork client (not selected by fromEndpoints) is dropped;
+    with an L7 rule a POST gets the proxy's 403, and the proxy's received counter grows.
+    Without this, every probe answered 200, policy never realized on the Cilium clusters, and
+    the drive never reached the resources scenario's metrics.k8s.io calls."""
+
+    def cnps() -> list[dict[str, Any]]:
+        return client.stored("ciliumnetworkpolicies")
+
+    def l7() -> bool:
+        return any(
+            "rules" in port
+            for cnp in cnps()
+            for rule in cnp.get("spec", {}).get("ingress", [])
+            for port in rule.get("toPorts", [])
+        )
+
+    received = itertools.count(start=0, step=1_000_000)
+
+    def l7_metrics() -> str:
+        value = next(received) if l7() else 0
+        return json.dumps(
+            [{"name": "cilium_policy_l7_total", "labels": {"rule": "received"}, "value": value}]
+        )
+
+    client.script_exec(
+        ExecScript(
+            r"method='GET'",
+            stdout=lambda: "unreachable timed out\n" if cnps() else "200\n",
+            pod=r"host-client",
+        )
+    )
+    client.script_exec(
+        ExecScript(r"method='POST'", stdout=lambda: "403\n" if l7() else "200\n", pod=r"nb-client")
+    )
+    client.script_exec(ExecScript(r"cilium-dbg metrics list", stdout=l7_metrics))
 
 
 @dataclass
