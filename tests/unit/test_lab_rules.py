@@ -143,7 +143,7 @@ def test_element_batches_and_count_parser() -> None:
 
 
 def test_foreign_addresses_refused() -> None:
-    bad = rules.ServicePort("a", "b", "c", "10.0.0.1", 80, (rules.Endpoint("198.18.128.1", 1),))
+    bad = rules.ServicePort("a", "b", "c", "192.0.2.1", 80, (rules.Endpoint("198.18.128.1", 1),))
     with pytest.raises(ValueError, match="outside"):
         rules.iptables_ruleset([bad])
     bad_ep = rules.ServicePort("a", "b", "c", "198.19.0.9", 80, (rules.Endpoint("192.0.2.1", 1),))

@@ -28,7 +28,7 @@ def test_build_command_defaults() -> None:
 
 def test_build_command_all_options() -> None:
     spec = iperf3.Iperf3Spec(
-        server="10.0.0.1",
+        server="198.18.64.2",
         port=15201,
         seconds=30.0,
         streams=8,
@@ -37,7 +37,7 @@ def test_build_command_all_options() -> None:
         connect_timeout_ms=500,
     )
     assert iperf3.build_command(spec) == [
-        "iperf3", "-c", "10.0.0.1", "-p", "15201", "-J", "-t", "30", "-O", "5",
+        "iperf3", "-c", "198.18.64.2", "-p", "15201", "-J", "-t", "30", "-O", "5",
         "-P", "8", "--connect-timeout", "500", "-R",
     ]  # fmt: skip
 

@@ -26,10 +26,10 @@ def test_build_command_defaults() -> None:
 
 def test_build_command_udp_one_way() -> None:
     spec = sockperf.SockperfSpec(
-        "10.0.0.1", 21111, seconds=3.0, tcp=False, message_size=64, full_rtt=False
+        "198.18.64.2", 21111, seconds=3.0, tcp=False, message_size=64, full_rtt=False
     )
     assert sockperf.build_command(spec) == [
-        "sockperf", "ping-pong", "-i", "10.0.0.1", "-p", "21111", "-m", "64", "-t", "3",
+        "sockperf", "ping-pong", "-i", "198.18.64.2", "-p", "21111", "-m", "64", "-t", "3",
     ]  # fmt: skip
 
 
