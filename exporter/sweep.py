@@ -281,6 +281,7 @@ class SweepRunner:
                 plan.rounds,
                 lambda r: self._context(plan, r, cancel, progress),
                 on_run_done=progress.advance,
+                between_rounds=lambda: _pause(cancel, plan.durations.round_sleep_seconds),
             )
         finally:
             # Leave no dummy Services behind for the scenarios that follow.
