@@ -66,6 +66,12 @@ class AlertSettings:
     degradation_for: str = "15m"
     stale_for: str = "10m"
     noisy_for: str = "1h"
+    exporter_job: str = "netbench"
+    """``job`` label of the exporter's scrape target: the compose stack's ``job_name`` and, with
+    the ServiceMonitor in deploy/base, the Service's name."""
+    exporter_down_for: str = "10m"
+    """Scrapes must fail this long before the exporter counts as down (a rolling restart or
+    one slow scrape must not page)."""
 
 
 def _dashboard_url(settings: AlertSettings, uid: str) -> str:
@@ -220,6 +226,26 @@ def sweep_rules(settings: AlertSettings) -> list[Json]:
             "netbench-overview",
         ),
     ]
+    rules.append(
+        _rule(
+            settings,
+            "NetbenchExporterDown",
+            f'up{{job="{settings.exporter_job}"}} == 0',
+            settings.exporter_down_for,
+            "critical",
+            "The netbench exporter at {{ $labels.instance }} cannot be scraped.",
+            "Prometheus has failed to scrape the netbench exporter (job "
+            f"{settings.exporter_job}) at {{{{ $labels.instance }}}} for "
+            f"{settings.exporter_down_for} or more. Its figures and sweep self-metrics vanish "
+            "from the dashboards, no sweep can be started over the API, and the other netbench "
+            "alerts cannot fire for it: check the exporter's pod (crash loop, OOM, a sweep that "
+            "hung its event loop) or its Service. "
+            f'{{{{ with printf "count(up{{job=%q}} == 1)" "{settings.exporter_job}" | query }}}}'
+            "{{ . | first | value }} exporter(s) of this job are up."
+            "{{ else }}No exporter of this job is up.{{ end }}",
+            "netbench-overview",
+        )
+    )
     for schedule in settings.schedules:
         limit = settings.stale_periods * schedule.period_seconds
         scenarios = "|".join(schedule.scenarios)

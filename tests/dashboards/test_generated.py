@@ -149,6 +149,7 @@ EXPECTED_ALERTS = {
     "NetbenchSweepsFailing",
     "NetbenchResultsStale",
     "NetbenchNoisyMeasurements",
+    "NetbenchExporterDown",
 }
 
 
