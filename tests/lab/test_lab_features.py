@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,3 +162,38 @@ def test_sigkill_with_everything_on_leaves_nothing_after_the_janitor(state_dir: 
     mounts = Path("/proc/mounts").read_text()
     assert str(state_dir / prefix) not in mounts
     assert NsRole.NODE_A  # the namespaces above cover every role
+
+
+def _tcp_ext(lab: LabTarget, role: NsRole, counter: str) -> int:
+    """One TcpExt counter of a lab namespace (/proc/net/netstat is per network namespace)."""
+    text = subprocess.run(
+        ["ip", "netns", "exec", lab.names.ns(role), "cat", "/proc/net/netstat"],
+        capture_output=True, text=True, timeout=10, check=True,
+    ).stdout  # fmt: skip
+    header, values = [line.split() for line in text.splitlines() if line.startswith("TcpExt:")]
+    return int(dict(zip(header, values, strict=True))[counter])
+
+
+def test_switching_datapaths_leaves_no_paws_rejects_on_the_server(
+    make_lab: Callable[..., LabTarget],
+) -> None:
+    """The socket LB dials the backend, DNAT dials the VIP: with per-destination timestamp
+    offsets a switch made ~10% of the next datapath's SYNs fail PAWS against the previous
+    run's TIME_WAIT sockets (10 ms retries). Short runs back to back across switches must not."""
+    lab = make_lab(datapaths=("ebpf", "nftables"))
+    url = f"http://{lab.endpoints().service_vip}/"
+    before = _tcp_ext(lab, NsRole.SERVER_POD, "PAWSTimewait")
+    served = 0
+    # ~10k connections/s over ~32k even ephemeral ports: the second run already reuses
+    # 4-tuples whose TIME_WAIT (60 s) the first left on the server.
+    for datapath in ("ebpf", "nftables", "ebpf"):
+        lab.use_datapath(datapath)
+        res = lab.run(
+            Role.CLIENT_POD,
+            ["hey", "-z", "3s", "-c", "32", "-disable-keepalive", "-t", "5", url],
+            timeout=30,
+        )
+        assert res.returncode == 0, res.stderr
+        served += int(re.search(r"\[200\]\s+(\d+) responses", res.stdout).group(1))  # type: ignore[union-attr]
+    assert served > 40_000, f"only {served} connections: too few to wrap the port range"
+    assert _tcp_ext(lab, NsRole.SERVER_POD, "PAWSTimewait") - before == 0

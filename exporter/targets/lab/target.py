@@ -462,6 +462,17 @@ class LabTarget:
             "net.ipv4.ip_local_port_range=1024 65535",
             "net.ipv4.tcp_tw_reuse=1",
         )
+        # TCP timestamps without the per-destination random offset (2, not the default 1).
+        # The offset is keyed on the address connect() dials: the VIP through kube-proxy's DNAT,
+        # the backend itself through the eBPF socket LB. The server sees the same 4-tuples in
+        # both, and a short-connection run wraps the client's ~32k ephemeral ports within the
+        # 60 s its TIME_WAIT sockets live; after a datapath switch, a SYN whose timestamp the
+        # other offset made "older" fails PAWS against them, is answered with an ACK, reset and
+        # retried ~10 ms later (TcpExtPAWSTimewait, TCPSynRetrans). That put a 10-16 ms mode in
+        # every datapath's TCP_CRR p99 and cost the second datapath of a pair short-connection
+        # RPS: an artefact of interleaving, which a cluster that keeps its datapath never sees.
+        for client in (NsRole.CLIENT_POD, NsRole.NODE_B):
+            self._sysctl(client, "net.ipv4.tcp_timestamps=2")
         # nginx closes first (Connection: close), so TIME_WAIT sits on the server pod: bounded
         # by the per-netns tcp_max_tw_buckets (left at its default); a client port reused into
         # a TIME_WAIT 4-tuple is accepted on its newer timestamp. Deep accept queues for bursts.
