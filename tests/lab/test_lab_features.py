@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from exporter.targets.lab import ebpf as lab_ebpf
 from exporter.targets.lab.features import FLOW_TABLE, POLICY_TABLE
 from exporter.targets.lab.plan import NsRole
 from exporter.targets.lab.procs import SubprocessRunner, is_alive
+from exporter.tools import hey
 
 pytestmark = pytest.mark.lab
 
@@ -178,7 +178,7 @@ def test_switching_datapaths_leaves_no_paws_rejects_on_the_server(
     make_lab: Callable[..., LabTarget],
 ) -> None:
     """The socket LB dials the backend, DNAT dials the VIP: with per-destination timestamp
-    offsets a switch made ~10% of the next datapath's SYNs fail PAWS against the previous
+    offsets a switch made 10-20% of the next datapath's SYNs fail PAWS against the previous
     run's TIME_WAIT sockets (10 ms retries). Short runs back to back across switches must not."""
     lab = make_lab(datapaths=("ebpf", "nftables"))
     url = f"http://{lab.endpoints().service_vip}/"
@@ -188,12 +188,9 @@ def test_switching_datapaths_leaves_no_paws_rejects_on_the_server(
     # 4-tuples whose TIME_WAIT (60 s) the first left on the server.
     for datapath in ("ebpf", "nftables", "ebpf"):
         lab.use_datapath(datapath)
-        res = lab.run(
-            Role.CLIENT_POD,
-            ["hey", "-z", "3s", "-c", "32", "-disable-keepalive", "-t", "5", url],
-            timeout=30,
-        )
+        spec = hey.HeySpec(url=url, concurrency=32, duration_seconds=3, keepalive=False)
+        res = lab.run(Role.CLIENT_POD, hey.build_command(spec), timeout=30)
         assert res.returncode == 0, res.stderr
-        served += int(re.search(r"\[200\]\s+(\d+) responses", res.stdout).group(1))  # type: ignore[union-attr]
+        served += hey.parse(res.stdout).status_codes[200]
     assert served > 40_000, f"only {served} connections: too few to wrap the port range"
     assert _tcp_ext(lab, NsRole.SERVER_POD, "PAWSTimewait") - before == 0
